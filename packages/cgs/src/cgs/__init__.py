@@ -1,0 +1,3 @@
+"""Convergent Graph Solvers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""diffGrad: An Optimization Method for Convolutional Neural Networks."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Hopfield Networks is All You Need."""
+
+__all__: list[str] = []
