@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [project]
 name = "{name}"
 version = "0.1.0"
@@ -35,9 +35,9 @@ packages = ["src/{module}"]
 
 [tool.uv.sources]
 jaxpapers-shared = {{ workspace = true }}
-'''
+"""
 
-README = '''\
+README = """\
 # {name}
 
 JAX implementation of *{title}* (paper link and citation go here).
@@ -72,7 +72,7 @@ import {module}
 
 ```bibtex
 ```
-'''
+"""
 
 INIT = '''\
 """{title}."""
@@ -130,7 +130,7 @@ if __name__ == "__main__":
     main()
 '''
 
-TEST_REPRODUCE = '''\
+TEST_REPRODUCE = """\
 import json
 
 from {module} import reproduce
@@ -142,7 +142,7 @@ def test_quick_reproduction_passes(tmp_path):
     assert results["package"] == "{name}"
     assert results["mode"] == "quick"
     assert results["claims"] and all(c["passed"] for c in results["claims"])
-'''
+"""
 
 
 def scaffold(name: str, title: str) -> Path:
@@ -173,8 +173,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--title", default="", help="the paper's title")
     args = parser.parse_args(argv)
     pkg = scaffold(args.name, args.title or args.name)
-    print(f"created {pkg.relative_to(ROOT)}; next: make setup (updates uv.lock), then fill in "
-          f"the method, reproduce.py, bench.py and tests.", file=sys.stderr)
+    print(
+        f"created {pkg.relative_to(ROOT)}; next: make setup (updates uv.lock), then fill in "
+        f"the method, reproduce.py, bench.py and tests.",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

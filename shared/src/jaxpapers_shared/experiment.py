@@ -104,16 +104,27 @@ class Claim:
         return to_python(dataclasses.asdict(self))
 
 
-def parse_args(description: str | None = None, argv: Sequence[str] | None = None,
-               *, default_out: str | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str | None = None,
+    argv: Sequence[str] | None = None,
+    *,
+    default_out: str | None = None,
+) -> argparse.Namespace:
     """The command line every ``reproduce.py`` shares: ``--quick``, ``--out DIR``, ``--seed N``."""
     parser = argparse.ArgumentParser(
         description=(description or "").strip().splitlines()[0] if description else None
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="CPU-scale sizes that finish in under 45 s (what the tests run).")
-    parser.add_argument("--out", type=Path, default=Path(default_out or "results"),
-                        help="Folder for results.json and figures (created if missing).")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="CPU-scale sizes that finish in under 45 s (what the tests run).",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(default_out or "results"),
+        help="Folder for results.json and figures (created if missing).",
+    )
     parser.add_argument("--seed", type=int, default=0, help="Base PRNG seed.")
     return parser.parse_args(argv)
 
@@ -131,7 +142,12 @@ def _format(value: Any) -> str:
             return f"{value:.4g}"
         return f"{value:.3e}"
     if isinstance(value, list):
-        return "[" + ", ".join(_format(v) for v in value[:4]) + (", ..." if len(value) > 4 else "") + "]"
+        return (
+            "["
+            + ", ".join(_format(v) for v in value[:4])
+            + (", ..." if len(value) > 4 else "")
+            + "]"
+        )
     return str(value)
 
 
@@ -154,8 +170,15 @@ class Experiment:
       quiet: do not print (tests that call ``main`` several times may want this).
     """
 
-    def __init__(self, package: str, *, paper: str, args: argparse.Namespace,
-                 seeds: Sequence[int] | None = None, quiet: bool = False):
+    def __init__(
+        self,
+        package: str,
+        *,
+        paper: str,
+        args: argparse.Namespace,
+        seeds: Sequence[int] | None = None,
+        quiet: bool = False,
+    ):
         self.package = package
         self.paper = paper
         self.quick = bool(args.quick)
@@ -169,8 +192,10 @@ class Experiment:
         self.figures: list[str] = []
         self._start = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)
-        self.log(f"== {package}: {paper} ({'quick' if self.quick else 'full'} mode, "
-                 f"seed {self.seed}, {_device_summary()}) ==")
+        self.log(
+            f"== {package}: {paper} ({'quick' if self.quick else 'full'} mode, "
+            f"seed {self.seed}, {_device_summary()}) =="
+        )
 
     @property
     def mode(self) -> str:
@@ -192,16 +217,36 @@ class Experiment:
             self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 3)
             self.log(f"   ({elapsed:.1f} s)")
 
-    def claim(self, name: str, *, reference: str, ours: Any, criterion: str, passed: Any,
-              baseline: Any = None, baseline_name: str = "", paper: Any = None,
-              note: str = "") -> Claim:
+    def claim(
+        self,
+        name: str,
+        *,
+        reference: str,
+        ours: Any,
+        criterion: str,
+        passed: Any,
+        baseline: Any = None,
+        baseline_name: str = "",
+        paper: Any = None,
+        note: str = "",
+    ) -> Claim:
         """Records one claim; ``passed`` may be a jax/numpy boolean scalar."""
-        claim = Claim(name=name, reference=reference, ours=to_python(ours), criterion=criterion,
-                      passed=bool(np.asarray(passed)), baseline=to_python(baseline),
-                      baseline_name=baseline_name, paper=to_python(paper), note=note)
+        claim = Claim(
+            name=name,
+            reference=reference,
+            ours=to_python(ours),
+            criterion=criterion,
+            passed=bool(np.asarray(passed)),
+            baseline=to_python(baseline),
+            baseline_name=baseline_name,
+            paper=to_python(paper),
+            note=note,
+        )
         self.claims.append(claim)
         verdict = "PASS" if claim.passed else "FAIL"
-        vs = f" vs {baseline_name or 'baseline'} {_format(baseline)}" if baseline is not None else ""
+        vs = (
+            f" vs {baseline_name or 'baseline'} {_format(baseline)}" if baseline is not None else ""
+        )
         self.log(f"   [{verdict}] {name}: ours {_format(ours)}{vs} ({criterion})")
         return claim
 
@@ -228,14 +273,21 @@ class Experiment:
         """The claims as a fixed-width text table (also used in package READMEs)."""
         header = ("claim", "ref", "ours", "baseline", "criterion", "")
         rows = [header] + [
-            (c.name, c.reference, _format(c.ours),
-             f"{_format(c.baseline)}" + (f" ({c.baseline_name})" if c.baseline_name else ""),
-             c.criterion, "PASS" if c.passed else "FAIL")
+            (
+                c.name,
+                c.reference,
+                _format(c.ours),
+                f"{_format(c.baseline)}" + (f" ({c.baseline_name})" if c.baseline_name else ""),
+                c.criterion,
+                "PASS" if c.passed else "FAIL",
+            )
             for c in self.claims
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                 for row in rows]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
@@ -272,16 +324,21 @@ class Experiment:
         self.log(self.table())
         self.log("")
         if failed:
-            self.log(f"{self.package}: {len(failed)} of {len(self.claims)} claims FAILED "
-                     f"({'; '.join(failed)}). Results: {path}")
+            self.log(
+                f"{self.package}: {len(failed)} of {len(self.claims)} claims FAILED "
+                f"({'; '.join(failed)}). Results: {path}"
+            )
         else:
-            self.log(f"{self.package}: all {len(self.claims)} claims reproduced "
-                     f"in {self.timings['total']:.1f} s. Results: {path}")
+            self.log(
+                f"{self.package}: all {len(self.claims)} claims reproduced "
+                f"in {self.timings['total']:.1f} s. Results: {path}"
+            )
         return 0 if not failed else 1
 
 
-def progress(iterable: Iterable[Any], *, desc: str = "", total: int | None = None,
-             every_s: float = 5.0) -> Iterator[Any]:
+def progress(
+    iterable: Iterable[Any], *, desc: str = "", total: int | None = None, every_s: float = 5.0
+) -> Iterator[Any]:
     """Wraps a loop with progress output: tqdm when installed, else a line every ``every_s``.
 
     Output goes to stderr; set ``JAXPAPERS_PROGRESS=0`` to silence it.
@@ -296,8 +353,15 @@ def progress(iterable: Iterable[Any], *, desc: str = "", total: int | None = Non
     except ImportError:
         tqdm = None
     if tqdm is not None:
-        yield from tqdm(iterable, desc=desc, total=total, mininterval=every_s / 5,
-                        leave=False, file=sys.stderr, dynamic_ncols=True)
+        yield from tqdm(
+            iterable,
+            desc=desc,
+            total=total,
+            mininterval=every_s / 5,
+            leave=False,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
         return
     start = last = time.perf_counter()
     for i, item in enumerate(iterable):
@@ -309,8 +373,9 @@ def progress(iterable: Iterable[Any], *, desc: str = "", total: int | None = Non
             print(f"   {desc} {i + 1}{of} ({now - start:.0f} s)", file=sys.stderr, flush=True)
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] = (4.0, 3.2),
-               **kwargs: Any):
+def new_figure(
+    nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] = (4.0, 3.2), **kwargs: Any
+):
     """A matplotlib figure on the Agg backend (no display needed); returns ``(fig, axes)``."""
     import matplotlib
 

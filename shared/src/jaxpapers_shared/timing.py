@@ -16,8 +16,13 @@ import jax
 __all__ = ["compiled_memory", "format_table", "time_fn"]
 
 
-def time_fn(fn: Callable[..., Any], *args: Any, repeat: int = 5, number: int | None = None,
-            min_time: float = 0.2) -> float:
+def time_fn(
+    fn: Callable[..., Any],
+    *args: Any,
+    repeat: int = 5,
+    number: int | None = None,
+    min_time: float = 0.2,
+) -> float:
     """Median seconds per call of ``fn(*args)`` after one warm-up call (which compiles).
 
     Args:
@@ -57,8 +62,7 @@ def compiled_memory(fn: Callable[..., Any], *args: Any) -> dict[str, int]:
     temp = int(analysis.temp_size_in_bytes)
     argument = int(analysis.argument_size_in_bytes)
     output = int(analysis.output_size_in_bytes)
-    return {"temp": temp, "argument": argument, "output": output,
-            "peak": temp + argument + output}
+    return {"temp": temp, "argument": argument, "output": output, "peak": temp + argument + output}
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

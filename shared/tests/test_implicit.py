@@ -1,0 +1,340 @@
+"""The implicit layer's acceptance bar: IFT gradients equal closed forms, finite differences and
+unrolled autodiff (float64, rel. error < 1e-4); failures are reported, never returned."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxpapers_shared import implicit
+
+RTOL = 1e-4
+N = 6
+
+
+def rel_err(a, b):
+    a, b = jax.flatten_util.ravel_pytree(a)[0], jax.flatten_util.ravel_pytree(b)[0]
+    return float(jnp.linalg.norm(a - b) / jnp.maximum(jnp.linalg.norm(b), 1e-30))
+
+
+def central_difference(fn, params, eps=1e-6):
+    """Gradient of scalar fn at a pytree of params, one coordinate at a time."""
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    at = jax.jit(jax.vmap(lambda v: fn(unravel(v))))  # one compiled solve for all coordinates
+    steps = eps * jnp.eye(flat.size)
+    return unravel((at(flat + steps) - at(flat - steps)) / (2 * eps))
+
+
+def unrolled_fixed_point(f, x0, *params, iterations=400):
+    return jax.lax.fori_loop(0, iterations, lambda _, x: f(x, *params), x0)
+
+
+@pytest.fixture
+def contraction():
+    key_a, key_b = jax.random.split(jax.random.PRNGKey(0))
+    a = jax.random.normal(key_a, (N, N))
+    a = 0.7 * a / jnp.linalg.norm(a, 2)  # spectral norm 0.7: a contraction
+    b = jax.random.normal(key_b, (N,))
+    return a, b
+
+
+def linear_map(x, a, b):
+    return a @ x + b
+
+
+@pytest.mark.parametrize("solver", ["anderson", "iterate"])
+@pytest.mark.parametrize("adjoint", ["gmres", "bicgstab", "neumann", "dense"])
+def test_linear_fixed_point_gradient_matches_closed_form(contraction, solver, adjoint):
+    a, b = contraction
+    weights = jnp.linspace(-1.0, 1.0, N)
+
+    def implicit_loss(a, b):
+        sol = implicit.fixed_point(
+            linear_map, jnp.zeros(N), a, b, solver=solver, tol=1e-12, max_iter=1000, adjoint=adjoint
+        )
+        return weights @ sol.value
+
+    def closed_form_loss(a, b):  # x* = (I - A)^{-1} b
+        return weights @ jnp.linalg.solve(jnp.eye(N) - a, b)
+
+    np.testing.assert_allclose(implicit_loss(a, b), closed_form_loss(a, b), rtol=1e-10)
+    got = jax.grad(implicit_loss, argnums=(0, 1))(a, b)
+    want = jax.grad(closed_form_loss, argnums=(0, 1))(a, b)
+    assert rel_err(got, want) < RTOL
+
+
+def test_linear_fixed_point_gradient_matches_unrolled_and_finite_differences(contraction):
+    a, b = contraction
+    params = {"a": a, "b": b}
+    loss = lambda p: jnp.sum(
+        jnp.sin(implicit.fixed_point(linear_map, jnp.zeros(N), p["a"], p["b"], tol=1e-13).value)
+    )
+    unrolled = lambda p: jnp.sum(
+        jnp.sin(unrolled_fixed_point(linear_map, jnp.zeros(N), p["a"], p["b"]))
+    )
+    got = jax.grad(loss)(params)
+    assert rel_err(got, jax.grad(unrolled)(params)) < RTOL
+    assert rel_err(got, central_difference(loss, params)) < RTOL
+
+
+def deq_map(x, w, u, c, z):
+    return jnp.tanh(w @ x + u @ z + c)
+
+
+@pytest.fixture
+def deq_params():
+    k = jax.random.split(jax.random.PRNGKey(1), 4)
+    w = jax.random.normal(k[0], (N, N))
+    w = 0.8 * w / jnp.linalg.norm(w, 2)  # tanh is 1-Lipschitz, so the map contracts
+    u = jax.random.normal(k[1], (N, 3)) / jnp.sqrt(3.0)
+    c = 0.1 * jax.random.normal(k[2], (N,))
+    z = jax.random.normal(k[3], (3,))
+    return {"w": w, "u": u, "c": c, "z": z}
+
+
+@pytest.mark.parametrize("solver", ["anderson", "iterate"])
+def test_deq_gradient_matches_unrolled_and_finite_differences(deq_params, solver):
+    target = jnp.linspace(-0.5, 0.5, N)
+
+    def loss(p):
+        x = implicit.fixed_point(
+            deq_map,
+            jnp.zeros(N),
+            p["w"],
+            p["u"],
+            p["c"],
+            p["z"],
+            solver=solver,
+            tol=1e-13,
+            max_iter=2000,
+        ).value
+        return jnp.sum((x - target) ** 2)
+
+    def unrolled(p):
+        x = unrolled_fixed_point(deq_map, jnp.zeros(N), p["w"], p["u"], p["c"], p["z"])
+        return jnp.sum((x - target) ** 2)
+
+    got = jax.grad(loss)(deq_params)
+    assert rel_err(got, jax.grad(unrolled)(deq_params)) < RTOL
+    assert rel_err(got, central_difference(loss, deq_params)) < RTOL
+    assert rel_err(jax.jit(jax.grad(loss))(deq_params), got) < 1e-10
+
+
+def test_deq_gradient_reaches_closed_over_parameters(deq_params):
+    p = deq_params
+
+    def loss_closure(w):
+        f = lambda x: jnp.tanh(w @ x + p["u"] @ p["z"] + p["c"])
+        return jnp.sum(implicit.fixed_point(f, jnp.zeros(N), tol=1e-13).value ** 2)
+
+    def loss_explicit(w):
+        x = implicit.fixed_point(deq_map, jnp.zeros(N), w, p["u"], p["c"], p["z"], tol=1e-13)
+        return jnp.sum(x.value**2)
+
+    assert rel_err(jax.grad(loss_closure)(p["w"]), jax.grad(loss_explicit)(p["w"])) < 1e-10
+
+
+def test_vmapped_fixed_point_gradients_match_per_example_loop(deq_params):
+    p = deq_params
+    zs = jax.random.normal(jax.random.PRNGKey(2), (5, 3))
+
+    def loss_one(w, z):
+        x = implicit.fixed_point(deq_map, jnp.zeros(N), w, p["u"], p["c"], z, tol=1e-13).value
+        return jnp.sum(x**2)
+
+    batched = jax.jit(jax.grad(lambda w: jnp.sum(jax.vmap(loss_one, in_axes=(None, 0))(w, zs))))
+    batched = batched(p["w"])
+    grad_one = jax.jit(jax.grad(loss_one))
+    looped = sum(grad_one(p["w"], z) for z in zs)
+    assert rel_err(batched, looped) < 1e-10
+    unrolled_one = lambda w, z: jnp.sum(
+        unrolled_fixed_point(deq_map, jnp.zeros(N), w, p["u"], p["c"], z) ** 2
+    )
+    unrolled = jax.jit(jax.grad(lambda w: jnp.sum(jax.vmap(unrolled_one, (None, 0))(w, zs))))
+    unrolled = unrolled(p["w"])
+    assert rel_err(batched, unrolled) < RTOL
+
+
+def test_pytree_state_fixed_point():
+    # x = {"u": 0.5 v + 1, "v": 0.25 u}: u = 8/7, v = 2/7.
+    f = lambda x, s: {"u": s * x["v"] + 1.0, "v": 0.25 * x["u"]}
+    sol = implicit.fixed_point(f, {"u": jnp.zeros(2), "v": jnp.zeros(2)}, 0.5, tol=1e-12)
+    np.testing.assert_allclose(sol.value["u"], 8 / 7, rtol=1e-10)
+    # u(s) = 1 / (1 - s/4), du/ds = 1/4 / (1 - s/4)^2
+    grad = jax.grad(
+        lambda s: implicit.fixed_point(
+            f, {"u": jnp.zeros(2), "v": jnp.zeros(2)}, s, tol=1e-12
+        ).value["u"][0]
+    )(0.5)
+    np.testing.assert_allclose(grad, 0.25 / (1 - 0.125) ** 2, rtol=1e-8)
+
+
+def test_anderson_needs_fewer_iterations_than_plain_iteration(contraction):
+    _, b = contraction
+    q, _ = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(6), (N, N)))
+    slow = q @ jnp.diag(jnp.linspace(0.0, 0.98, N)) @ q.T  # spectral radius 0.98: slow to iterate
+    plain = implicit.fixed_point(
+        linear_map, jnp.zeros(N), slow, b, solver="iterate", tol=1e-10, max_iter=5000
+    )
+    anderson = implicit.fixed_point(linear_map, jnp.zeros(N), slow, b, tol=1e-10)
+    assert bool(plain.converged) and bool(anderson.converged)
+    assert int(anderson.iterations) < int(plain.iterations) / 3
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "gd"])
+def test_argmin_ridge_derivative_matches_closed_form(solver):
+    x = jax.random.normal(jax.random.PRNGKey(3), (30, N))
+    y = jax.random.normal(jax.random.PRNGKey(4), (30,))
+    ridge = lambda w, lam: 0.5 * jnp.sum((x @ w - y) ** 2) + 0.5 * lam * jnp.sum(w**2)
+    closed_form = lambda lam: jnp.linalg.solve(x.T @ x + lam * jnp.eye(N), x.T @ y)
+    step = 1.0 / float(jnp.linalg.eigvalsh(x.T @ x).max() + 2.0)
+    solve = jax.jit(
+        lambda lam: (
+            implicit.argmin(
+                ridge, jnp.zeros(N), lam, solver=solver, tol=1e-11, max_iter=20000, step_size=step
+            ).value
+        )
+    )
+    np.testing.assert_allclose(solve(2.0), closed_form(2.0), rtol=1e-8)
+    assert rel_err(jax.jit(jax.jacobian(solve))(2.0), jax.jacobian(closed_form)(2.0)) < RTOL
+
+
+@pytest.mark.parametrize("solver", ["newton", "newton_krylov"])
+def test_root_derivative_matches_closed_form(solver):
+    a = jnp.array([1.0, 8.0, 27.0])
+    cube_root = lambda a: (
+        implicit.root(lambda x, a: x**3 - a, jnp.ones(3), a, solver=solver, tol=1e-12).value
+    )
+    np.testing.assert_allclose(cube_root(a), [1.0, 2.0, 3.0], rtol=1e-10)
+    np.testing.assert_allclose(jnp.diag(jax.jacobian(cube_root)(a)), a ** (-2 / 3) / 3, rtol=1e-8)
+
+
+def constrained_lstsq_closed_form(m, y, a, b):
+    """argmin ||Mx - y||^2 s.t. Ax = b by the range-space formula."""
+    q = m.T @ m
+    x_free = jnp.linalg.solve(q, m.T @ y)
+    q_inv_at = jnp.linalg.solve(q, a.T)
+    return x_free - q_inv_at @ jnp.linalg.solve(a @ q_inv_at, a @ x_free - b)
+
+
+def test_equality_qp_matches_constrained_least_squares_and_its_gradient():
+    k = jax.random.split(jax.random.PRNGKey(5), 4)
+    m, y = jax.random.normal(k[0], (12, N)), jax.random.normal(k[1], (12,))
+    a, b = jax.random.normal(k[2], (2, N)), jax.random.normal(k[3], (2,))
+    via_kkt = lambda m, y, a, b: implicit.equality_qp(m.T @ m, -m.T @ y, a, b)[0]
+    x = via_kkt(m, y, a, b)
+    np.testing.assert_allclose(x, constrained_lstsq_closed_form(m, y, a, b), rtol=1e-9)
+    np.testing.assert_allclose(a @ x, b, atol=1e-10)
+    weights = jnp.arange(1.0, N + 1)
+    got = jax.jit(jax.grad(lambda *p: weights @ via_kkt(*p), argnums=(0, 1, 2, 3)))(m, y, a, b)
+    want = jax.grad(lambda *p: weights @ constrained_lstsq_closed_form(*p), argnums=(0, 1, 2, 3))(
+        m, y, a, b
+    )
+    assert rel_err(got, want) < RTOL
+    params = {"m": m, "y": y, "a": a, "b": b}
+    fd = central_difference(lambda p: weights @ via_kkt(p["m"], p["y"], p["a"], p["b"]), params)
+    assert rel_err(dict(zip("myab", got, strict=True)), {k: fd[k] for k in "myab"}) < RTOL
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+def expanding_map(x, b):
+    return 1.5 * x + b  # spectral radius 1.5: no attracting fixed point
+
+
+@pytest.mark.parametrize("solver", ["anderson", "iterate"])
+def test_non_contractive_map_raises_not_converged(solver):
+    b = jnp.ones(N)
+    # Anderson finds the (repelling) fixed point of an expanding *linear* map, which is a true
+    # fixed point; the map it is given here has none: f(x) - x >= 0.5 everywhere.
+    f = expanding_map if solver == "iterate" else (lambda x, b: x + b + 0.5 * jnp.sin(x))
+    with pytest.raises(implicit.ConvergenceError, match="did not converge"):
+        implicit.fixed_point(f, jnp.zeros(N), b, solver=solver, max_iter=60)
+
+
+def test_non_contractive_map_raises_inside_jit():
+    solve = jax.jit(
+        lambda b: (
+            implicit.fixed_point(
+                expanding_map, jnp.zeros(N), b, solver="iterate", max_iter=60
+            ).value
+        )
+    )
+    with pytest.raises(Exception, match="fixed_point did not converge"):
+        jax.block_until_ready(solve(jnp.ones(N)))
+
+
+def test_throw_false_returns_unconverged_flag():
+    sol = implicit.fixed_point(
+        expanding_map, jnp.zeros(N), jnp.ones(N), solver="iterate", max_iter=20, throw=False
+    )
+    assert not bool(sol.converged)
+    assert int(sol.iterations) == 20
+    assert float(sol.residual) > 1.0
+
+
+def test_nan_inputs_raise():
+    b = jnp.ones(N).at[2].set(jnp.nan)
+    with pytest.raises(ValueError, match="params.*NaN"):
+        implicit.fixed_point(linear_map, jnp.zeros(N), jnp.eye(N) * 0.5, b)
+    with pytest.raises(ValueError, match="x0.*NaN"):
+        implicit.fixed_point(linear_map, b, jnp.eye(N) * 0.5, jnp.ones(N))
+    with pytest.raises(ValueError, match="NaN"):
+        implicit.equality_qp(jnp.eye(2), jnp.array([jnp.nan, 0.0]), jnp.ones((1, 2)), jnp.ones(1))
+
+
+def test_nan_inside_jit_is_reported_as_nan():
+    b = jnp.ones(N).at[2].set(jnp.nan)
+    solve = jax.jit(
+        lambda b: implicit.fixed_point(linear_map, jnp.zeros(N), 0.5 * jnp.eye(N), b).value
+    )
+    with pytest.raises(Exception, match="NaN/inf residual"):
+        jax.block_until_ready(solve(b))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tol": 0.0}, "tol"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"solver": "newton"}, "solver"),
+        ({"adjoint": "lu"}, "adjoint"),
+        ({"memory": 0}, "memory"),
+        ({"mixing": 1.5}, "mixing"),
+    ],
+)
+def test_rejects_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        implicit.fixed_point(linear_map, jnp.zeros(N), 0.5 * jnp.eye(N), jnp.ones(N), **kwargs)
+
+
+def test_rejects_map_that_changes_shape():
+    with pytest.raises(ValueError, match="structure and shapes of `x0`"):
+        implicit.fixed_point(lambda x: jnp.concatenate([x, x]), jnp.zeros(3))
+
+
+def test_equality_qp_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="`A` must have shape"):
+        implicit.equality_qp(jnp.eye(3), jnp.zeros(3), jnp.ones((1, 2)), jnp.ones(1))
+    with pytest.raises(ValueError, match="`c` must have shape"):
+        implicit.equality_qp(jnp.eye(3), jnp.zeros(2), jnp.ones((1, 3)), jnp.ones(1))
+
+
+def test_argmin_rejects_negative_step_size():
+    with pytest.raises(ValueError, match="step_size"):
+        implicit.argmin(lambda x: jnp.sum(x**2), jnp.ones(2), solver="gd", step_size=-0.1)
+
+
+def test_second_jitted_call_does_not_recompile(contraction):
+    a, b = contraction
+    traces = []
+
+    @jax.jit
+    def solve(a, b):
+        traces.append(1)
+        return implicit.fixed_point(linear_map, jnp.zeros(N), a, b).value
+
+    solve(a, b)
+    solve(a * 0.9, b + 1)
+    assert len(traces) == 1

@@ -1,0 +1,140 @@
+"""Regenerates the package table of README.md from ``results/*/results.json``.
+
+The table sits between ``<!-- papers:start -->`` and ``<!-- papers:end -->``. A package's
+status: ``reproduced`` (full mode, all claims pass), ``N/M claims`` (full mode, some fail),
+``quick only`` (only a quick run recorded), ``implemented`` (package exists, no results),
+``planned`` (no package yet).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- papers:start -->", "<!-- papers:end -->"
+
+PAPERS = (
+    ("cgs", "Convergent Graph Solvers"),
+    ("dcc", "Dataset Condensation with Contrastive Signals"),
+    (
+        "gauge-diffusion",
+        "On gauge freedom, conservativity and intrinsic dimensionality "
+        "estimation in diffusion models",
+    ),
+    ("dcdm", "A Deep Conjugate Direction Method for Iteratively Solving Linear Systems"),
+    ("convex-relu", "Efficient Global Optimization of Two-layer ReLU Networks"),
+    (
+        "opposing-signals",
+        "Outliers with Opposing Signals Have an Outsized Effect on Neural Network Optimization",
+    ),
+    ("diffgrad", "diffGrad: An Optimization Method for Convolutional Neural Networks"),
+    ("dl-theory", "The Principles of Deep Learning Theory"),
+    ("lpinn", "Lagrangian PINNs: A causality-conforming solution to failure modes of PINNs"),
+    ("topo-swaps", "Optimizing NOTEARS Objectives via Topological Swaps"),
+    (
+        "batch-size-lr",
+        "Learning Rates as a Function of Batch Size: A Random Matrix Theory Approach",
+    ),
+    ("cbo", "Gradient is All You Need?"),
+    ("kinetic-paths", "On Kinetic Optimal Probability Paths for Generative Models"),
+    ("hard-constraint-moe", "Scaling physics-informed hard constraints with mixture-of-experts"),
+    ("ntk", "Neural Tangent Kernel: Convergence and Generalization in Neural Networks"),
+    ("gradient-coherence", "On the Generalization Mystery in Deep Learning"),
+    ("deep-ntk-classifiers", "Wide and Deep Neural Networks Achieve Optimality for Classification"),
+    (
+        "holomorphic-ep",
+        "Improving equilibrium propagation without weight symmetry through Jacobian homeostasis",
+    ),
+    ("gb-nn", "Sequential Training of Neural Networks with Gradient Boosting"),
+    ("target-surrogates", "Target-based Surrogates for Stochastic Optimization"),
+    (
+        "simple-seg",
+        "SimPLe: Similarity-Aware Propagation Learning for Weakly-Supervised Breast "
+        "Cancer Segmentation",
+    ),
+    (
+        "optimistic-omd",
+        "Optimistic Online Mirror Descent for Bridging Stochastic and "
+        "Adversarial Online Convex Optimization",
+    ),
+    ("adadagrad", "AdAdaGrad: Adaptive Batch Size Schemes for Adaptive Gradient Methods"),
+    ("probconserv", "Learning Physical Models that Can Respect Conservation Laws"),
+    ("hopfield", "Hopfield Networks is All You Need"),
+    (
+        "rectified-flow",
+        "Flow Straight and Fast: Learning to Generate and Transfer Data with Rectified Flow",
+    ),
+    ("iter-sr", "Iterative Token Evaluation and Refinement for Real-World Super-Resolution"),
+    ("neumeta", "Neural Metamorphosis"),
+    ("lion-kappa", "Lion Secretly Solves Constrained Optimization: As Lyapunov Predicts"),
+    (
+        "sgd-stability",
+        "The Implicit Regularization of Dynamical Stability in Stochastic Gradient Descent",
+    ),
+    (
+        "local-lipschitz",
+        "Efficiently Computing Local Lipschitz Constants of Neural Networks via Bound Propagation",
+    ),
+    (
+        "llp-bp",
+        "Learning from Label Proportions: Bootstrapping Supervised Learners via Belief Propagation",
+    ),
+    (
+        "continual-meanfield",
+        "Statistical mechanics of continual learning: variational "
+        "principle and mean-field potential",
+    ),
+    ("comp-sum-losses", "Cross-Entropy Loss Functions: Theoretical Analysis and Applications"),
+    (
+        "barron-pde",
+        "Neural Network Approximations of PDEs Beyond Linearity: A Representational Perspective",
+    ),
+    (
+        "diffusion-generalization",
+        "Generalization in diffusion models arises from geometry-adaptive harmonic representations",
+    ),
+)
+
+
+def status(name: str) -> str:
+    if not (ROOT / "packages" / name / "pyproject.toml").exists():
+        return "planned"
+    full = ROOT / "results" / name / "results.json"
+    quick = ROOT / "results" / name / "quick" / "results.json"
+    for path, mode in ((full, "full"), (quick, "quick")):
+        if path.exists():
+            results = json.loads(path.read_text())
+            claims = results["claims"]
+            passed = sum(c["passed"] for c in claims)
+            if mode == "quick":
+                return f"quick run only ({passed}/{len(claims)} claims)"
+            if passed == len(claims):
+                return f"reproduced ({passed}/{len(claims)} claims)"
+            return f"partly reproduced ({passed}/{len(claims)} claims)"
+    return "implemented, no results yet"
+
+
+def table() -> str:
+    rows = ["| # | package | paper | status |", "|---|---|---|---|"]
+    for i, (name, title) in enumerate(PAPERS, 1):
+        exists = (ROOT / "packages" / name).exists()
+        link = f"[`{name}`](packages/{name})" if exists else f"`{name}`"
+        rows.append(f"| {i} | {link} | {title} | {status(name)} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no {START} ... {END} block to fill.")
+    readme.write_text(pattern.sub(f"{START}\n{table()}\n{END}", text))
+    print(f"README.md: table of {len(PAPERS)} packages updated.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

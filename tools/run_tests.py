@@ -1,0 +1,107 @@
+"""Runs the test suites of ``shared`` and every package, each in its own pytest process.
+
+``python tools/run_tests.py [NAME ...] [--jobs N]``: ``shared`` or a package name picks one;
+nothing picks all. Packages run ``--jobs`` at a time (default 2: on small test sizes a JAX
+process keeps about one core busy, so two processes on two cores take ~0.6x the serial time).
+Prints each package's time (flagging any over the 75 s contract), the output of failing
+packages, and one closing line ``jaxpapers: N passed, N failed, N skipped``; exits 1 on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = 75.0
+COUNT = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
+
+
+def targets(names: list[str]) -> list[Path]:
+    available = {"shared": ROOT / "shared"}
+    available |= {p.name: p for p in sorted((ROOT / "packages").glob("*/")) if p.is_dir()}
+    if not names:
+        return list(available.values())
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise SystemExit(f"unknown package(s) {unknown}; choose from {sorted(available)}")
+    return [available[n] for n in names]
+
+
+def run_one(path: Path) -> tuple[str, int, float, dict[str, int], str]:
+    start = time.perf_counter()
+    env = dict(os.environ, JAXPAPERS_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(path / "tests"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(ROOT),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - start
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    counts: dict[str, int] = {}
+    for number, kind in COUNT.findall(summary):
+        kind = "errors" if kind.startswith("error") else kind
+        counts[kind] = counts.get(kind, 0) + int(number)
+    return path.name, proc.returncode, elapsed, counts, proc.stdout + proc.stderr
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "2")))
+    args = parser.parse_args(argv)
+    paths = targets(args.names)
+    results = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [pool.submit(run_one, p) for p in paths]
+        for future in concurrent.futures.as_completed(futures):
+            name, code, elapsed, counts, output = future.result()
+            results.append((name, code, elapsed, counts, output))
+            verdict = "ok" if code == 0 else f"FAILED (pytest exit {code})"
+            print(
+                f"{name:28s} {elapsed:6.1f} s  {counts.get('passed', 0):4d} passed  {verdict}",
+                flush=True,
+            )
+    totals: dict[str, int] = {}
+    for name, code, _, counts, output in sorted(results):
+        for kind, number in counts.items():
+            totals[kind] = totals.get(kind, 0) + number
+        if code != 0:
+            print(f"\n===== {name}: output =====\n{output[-6000:]}")
+    slow = [(n, e) for n, _, e, _, _ in results if e > BUDGET_S]
+    for name, elapsed in slow:
+        print(f"WARNING: {name} tests took {elapsed:.0f} s, over the {BUDGET_S:.0f} s contract.")
+    failed_packages = [n for n, code, *_ in results if code != 0]
+    failed = totals.get("failed", 0) + totals.get("errors", 0)
+    if failed_packages and not failed:
+        failed = len(failed_packages)  # a crash or "no tests" still counts as a failure
+    print(
+        f"\ntest time per package: {', '.join(f'{n} {e:.0f}s' for n, _, e, _, _ in sorted(results))}"
+    )
+    print(
+        f"jaxpapers: {totals.get('passed', 0)} passed, {failed} failed, "
+        f"{totals.get('skipped', 0)} skipped"
+    )
+    return 1 if failed_packages else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
