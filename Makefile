@@ -65,6 +65,7 @@ new: ## Scaffold packages/PKG and add it to the lock: make new PKG=my-paper [TIT
 	$(PYTHON) tools/new_package.py $(PKG) $(if $(TITLE),--title "$(TITLE)")
 	$(UV) lock
 	$(UV) sync --all-packages
+	$(PY) -m ruff format --quiet packages/$(PKG)
 	@touch .venv/.synced
 
 clean: ## Remove the venv, build outputs and caches (not results/)

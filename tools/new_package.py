@@ -100,8 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     exp = experiment.Experiment("{name}", paper="{title}", args=args)
     with exp.section("scaffold"):
         # TODO(scaffold): replace with the paper's claim measured against its baseline.
-        exp.claim("scaffold placeholder", reference="-", ours=1.0, baseline=1.0,
-                  criterion="ours == baseline", passed=True)
+        exp.claim(
+            "scaffold placeholder",
+            reference="-",
+            ours=1.0,
+            baseline=1.0,
+            criterion="ours == baseline",
+            passed=True,
+        )
     return exp.finish()
 
 
