@@ -337,3 +337,19 @@ def test_second_jitted_call_does_not_recompile(contraction):
     solve(a, b)
     solve(a * 0.9, b + 1)
     assert len(traces) == 1
+
+
+def test_vmap_over_closed_over_integer_indices():
+    """Graph-style maps close over integer index arrays; vmap batches them as tracers."""
+
+    def solve(index, b):
+        f = lambda x: 0.5 * x[index] + b  # x = (I - P/2)^{-1} b with P a permutation matrix
+        return implicit.fixed_point(f, jnp.zeros(3), tol=1e-12).value
+
+    index = jnp.array([[1, 2, 0], [2, 0, 1]])
+    b = jnp.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    exact = lambda idx, b: jnp.linalg.solve(jnp.eye(3) - 0.5 * jnp.eye(3)[idx], b)
+    np.testing.assert_allclose(jax.vmap(solve)(index, b), jax.vmap(exact)(index, b), rtol=1e-10)
+    grad = jax.grad(lambda b: jnp.sum(jax.vmap(solve)(index, b) ** 2))(b)
+    want = jax.grad(lambda b: jnp.sum(jax.vmap(exact)(index, b) ** 2))(b)
+    assert rel_err(grad, want) < RTOL

@@ -19,7 +19,7 @@ Every solver returns a :class:`Solution` (value, iterations, residual, converged
 does not converge (residual above ``tol`` after ``max_iter`` iterations, or a NaN residual) raises
 :class:`ConvergenceError`, also inside ``jit`` (through a host callback), unless ``throw=False``,
 in which case the caller must read ``converged``. Gradients flow to ``params`` and to any float
-arrays the function closes over (``jax.closure_convert``); ``x0`` gets a zero gradient. All solvers
+arrays the function closes over (hoisted into explicit arguments); ``x0`` gets a zero gradient. All solvers
 work under ``jit``, ``vmap`` and ``grad``. The VJP is computed with ``jaxopt.implicit_diff.root_vjp``
 so the backend can change without touching the packages that call this module.
 
@@ -301,9 +301,28 @@ _solve_with_ift.defvjp(_solve_fwd, _solve_bwd)
 
 
 def _closure_convert(fn, x0, params):
-    """Hoists float arrays ``fn`` closes over into explicit arguments so gradients reach them."""
-    converted, consts = jax.closure_convert(fn, x0, *params)
-    return converted, (*params, *consts)
+    """Hoists every traced array ``fn`` closes over into explicit arguments.
+
+    Float ones then receive gradients; integer ones (graph indices, say) batched by an outer
+    ``vmap`` would otherwise leak into the custom VJP as closed-over tracers, which is why this
+    does not use ``jax.closure_convert`` (it hoists only values that may carry a tangent).
+    """
+    closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(x0, *params)
+    consts = list(closed.consts)
+    traced = [i for i, c in enumerate(consts) if isinstance(c, jax.core.Tracer)]
+    if not traced:
+        return fn, params
+    out_tree = jax.tree.structure(out_shape)
+
+    def converted(x, *args):
+        own, hoisted = args[: len(params)], args[len(params) :]
+        values = list(consts)
+        for i, value in zip(traced, hoisted, strict=True):
+            values[i] = value
+        out = jax.core.eval_jaxpr(closed.jaxpr, values, *jax.tree.leaves((x, *own)))
+        return jax.tree.unflatten(out_tree, out)
+
+    return converted, (*params, *(consts[i] for i in traced))
 
 
 # ----------------------------------------------------------------------------- public solvers
