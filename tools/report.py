@@ -1,4 +1,6 @@
-"""Regenerates the package table of README.md from ``results/*/results.json``.
+"""Regenerates the package table of README.md from ``results/*/results.json``, and the claims
+table of every package README that has a ``<!-- claims:start -->`` ... ``<!-- claims:end -->``
+block from that package's full-mode results.
 
 The table sits between ``<!-- papers:start -->`` and ``<!-- papers:end -->``. A package's
 status: ``reproduced`` (full mode, all claims pass), ``N/M claims`` (full mode, some fail),
@@ -12,8 +14,11 @@ import json
 import re
 from pathlib import Path
 
+from jaxpapers_shared import experiment
+
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- papers:start -->", "<!-- papers:end -->"
+CLAIMS_START, CLAIMS_END = "<!-- claims:start -->", "<!-- claims:end -->"
 
 PAPERS = (
     ("cgs", "Convergent Graph Solvers"),
@@ -125,14 +130,28 @@ def table() -> str:
     return "\n".join(rows)
 
 
-def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+def fill(path: Path, start: str, end: str, content: str) -> bool:
+    """Replaces the text between two marker lines of a file; False if the markers are absent."""
+    text = path.read_text()
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
+        return False
+    path.write_text(pattern.sub(lambda _: f"{start}\n{content}\n{end}", text))
+    return True
+
+
+def main() -> int:
+    if not fill(ROOT / "README.md", START, END, table()):
         raise SystemExit(f"README.md has no {START} ... {END} block to fill.")
-    readme.write_text(pattern.sub(f"{START}\n{table()}\n{END}", text))
     print(f"README.md: table of {len(PAPERS)} packages updated.")
+    # Package READMEs with a claims block get the table of their full-mode results.json.
+    for results in sorted((ROOT / "results").glob("*/results.json")):
+        readme = ROOT / "packages" / results.parent.name / "README.md"
+        data = json.loads(results.read_text())
+        if readme.exists() and data.get("mode") == "full":
+            table_md = experiment.claims_markdown(data["claims"])
+            if fill(readme, CLAIMS_START, CLAIMS_END, table_md):
+                print(f"{readme.relative_to(ROOT)}: claims table updated.")
     return 0
 
 

@@ -86,3 +86,15 @@ def test_progress_yields_every_item(monkeypatch):
     assert list(experiment.progress(range(5), desc="x")) == list(range(5))
     monkeypatch.setenv("JAXPAPERS_PROGRESS", "0")
     assert list(experiment.progress(iter([1, 2]))) == [1, 2]
+
+
+def test_claims_markdown_from_records_and_results_json(tmp_path):
+    exp, _ = run(tmp_path, passes=True)
+    from_records = experiment.claims_markdown(exp.claims)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert experiment.claims_markdown(results["claims"]) == from_records
+    lines = from_records.splitlines()
+    assert lines[0].startswith("| claim | ref. | ours | baseline | paper |")
+    assert lines[2] == (
+        "| ours beats baseline | Fig. 1 | 0.5 | 1 (base) | 0.4 | ours < baseline | yes |"
+    )

@@ -47,6 +47,7 @@ import numpy as np
 __all__ = [
     "Claim",
     "Experiment",
+    "claims_markdown",
     "new_figure",
     "parse_args",
     "progress",
@@ -102,6 +103,27 @@ class Claim:
 
     def to_dict(self) -> dict[str, Any]:
         return to_python(dataclasses.asdict(self))
+
+
+def claims_markdown(claims: Sequence[Claim | dict[str, Any]]) -> str:
+    """The claims as a Markdown table (ours / baseline / paper / criterion / pass), for READMEs.
+
+    Accepts :class:`Claim` records or their dicts from ``results.json``.
+    """
+    rows = [
+        "| claim | ref. | ours | baseline | paper | criterion | pass |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for claim in claims:
+        c = claim.to_dict() if isinstance(claim, Claim) else claim
+        baseline = _format(c.get("baseline"))
+        if c.get("baseline_name") and c.get("baseline") is not None:
+            baseline += f" ({c['baseline_name']})"
+        rows.append(
+            f"| {c['name']} | {c['reference']} | {_format(c['ours'])} | {baseline} | "
+            f"{_format(c.get('paper'))} | {c['criterion']} | {'yes' if c['passed'] else 'NO'} |"
+        )
+    return "\n".join(rows)
 
 
 def parse_args(
