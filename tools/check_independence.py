@@ -77,7 +77,10 @@ def main() -> int:
                             f"stay independent (move general code to shared/)."
                         )
                         continue
-                    dists = module_to_dists.get(name)
+                    # An optional extra may be absent from this venv: trust its declared name.
+                    dists = module_to_dists.get(name) or (
+                        {normalise(name)} if normalise(name) in allowed else None
+                    )
                     if dists is None:
                         problems.append(
                             f"{rel}: imports '{name}', which no installed distribution provides."

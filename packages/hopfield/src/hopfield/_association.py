@@ -1,0 +1,74 @@
+"""The Hopfield association inside the layers: iterated updates in the associative space.
+
+Ramsauer et al., arXiv:2008.02217, Eq. (10) and Section 3; semantics of the official
+``hflayers.functional.hopfield_core_forward``: the first association is
+``softmax(beta Q K^T)``; each further step replaces the state by ``Q <- xi K`` (still in the
+associative space) and re-associates, per head, until ``update_steps_max`` extra steps or until
+the association of every batch element changes by at most ``update_steps_eps``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def masked_softmax(logits: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """Softmax over the last axis with ``mask`` (True = ignore) entries given weight 0.
+
+    Masked logits become -inf before the softmax, never 0 (a zero logit would still get weight).
+    A row whose entries are all masked is defined as all zeros instead of NaN.
+    """
+    if mask is None:
+        return jax.nn.softmax(logits, axis=-1)
+    logits = jnp.where(mask, -jnp.inf, logits)
+    row_max = jnp.max(logits, axis=-1, keepdims=True)
+    row_max = jax.lax.stop_gradient(jnp.where(jnp.isfinite(row_max), row_max, 0.0))
+    weights = jnp.exp(logits - row_max)
+    total = jnp.sum(weights, axis=-1, keepdims=True)
+    return weights / jnp.where(total == 0, 1.0, total)
+
+
+def associate(
+    q: jax.Array,
+    k: jax.Array,
+    scaling: jax.Array,
+    mask: jax.Array | None,
+    update_steps_max: int | None,
+    update_steps_eps: float,
+) -> jax.Array:
+    """Association matrices after ``1 + update_steps_max`` (at most) Hopfield updates.
+
+    Args:
+      q: (B, H, S, D) state patterns in the associative space (unscaled).
+      k: (B, H, N, D) stored patterns in the associative space.
+      scaling: (H,) beta per head.
+      mask: bool, broadcastable to (B, H, S, N), True = stored pattern ignored; or None.
+      update_steps_max: extra updates after the first association; None = until convergence.
+      update_steps_eps: a head stops once ``max_b ||xi_new - xi_old||_F <= eps``.
+
+    Returns:
+      (B, H, S, N) the association (softmax) matrices xi.
+    """
+    beta = scaling[None, :, None, None]
+
+    def association(state):
+        return masked_softmax(beta * jnp.einsum("bhsd,bhnd->bhsn", state, k), mask)
+
+    xi = association(q)
+    if update_steps_max == 0:
+        return xi
+
+    def step(carry):
+        xi_old, active = carry
+        xi_new = association(jnp.einsum("bhsn,bhnd->bhsd", xi_old, k))
+        xi_new = jnp.where(active[None, :, None, None], xi_new, xi_old)
+        change = jnp.max(jnp.sqrt(jnp.sum((xi_new - xi_old) ** 2, axis=(2, 3))), axis=0)
+        return xi_new, active & (change > update_steps_eps)
+
+    active = jnp.ones((q.shape[1],), bool)
+    if update_steps_max is None:
+        xi, _ = jax.lax.while_loop(lambda c: jnp.any(c[1]), step, (xi, active))
+        return xi
+    (xi, _), _ = jax.lax.scan(lambda c, _: (step(c), None), (xi, active), None, update_steps_max)
+    return xi
