@@ -98,3 +98,12 @@ def test_claims_markdown_from_records_and_results_json(tmp_path):
     assert lines[2] == (
         "| ours beats baseline | Fig. 1 | 0.5 | 1 (base) | 0.4 | ours < baseline | yes |"
     )
+
+
+def test_claims_markdown_escapes_pipes_and_figure_size_override(tmp_path):
+    claim = experiment.Claim(
+        name="||x||_inf <= 1", reference="-", ours=1.0, criterion="c", passed=True
+    )
+    assert "\\|\\|x\\|\\|_inf" in experiment.claims_markdown([claim])
+    fig, _ = experiment.new_figure(figsize=(2.0, 1.0))
+    assert tuple(fig.get_size_inches()) == (2.0, 1.0)

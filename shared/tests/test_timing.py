@@ -18,3 +18,11 @@ def test_time_fn_and_memory():
 def test_format_table_is_markdown():
     table = timing.format_table(["a", "b"], [["x", 1.23456], ["y", 2]])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| x | 1.23 |", "| y | 2 |"]
+
+
+def test_compare_times_every_function():
+    x = jnp.ones((32, 32))
+    times = timing.compare({"matmul": lambda a: a @ a, "add": lambda a: a + a}, x, rounds=2)
+    assert set(times) == {"matmul", "add"} and all(t > 0 for t in times.values())
+    with pytest.raises(ValueError, match="rounds"):
+        timing.compare({"add": lambda a: a + a}, x, rounds=0)

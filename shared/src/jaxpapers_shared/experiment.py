@@ -119,10 +119,17 @@ def claims_markdown(claims: Sequence[Claim | dict[str, Any]]) -> str:
         baseline = _format(c.get("baseline"))
         if c.get("baseline_name") and c.get("baseline") is not None:
             baseline += f" ({c['baseline_name']})"
-        rows.append(
-            f"| {c['name']} | {c['reference']} | {_format(c['ours'])} | {baseline} | "
-            f"{_format(c.get('paper'))} | {c['criterion']} | {'yes' if c['passed'] else 'NO'} |"
-        )
+        cells = [
+            c["name"],
+            c["reference"],
+            _format(c["ours"]),
+            baseline,
+            _format(c.get("paper")),
+            c["criterion"],
+            "yes" if c["passed"] else "NO",
+        ]
+        # A literal '|' (as in ||x||) would split a Markdown cell.
+        rows.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)
 
 
@@ -398,10 +405,14 @@ def progress(
 def new_figure(
     nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] = (4.0, 3.2), **kwargs: Any
 ):
-    """A matplotlib figure on the Agg backend (no display needed); returns ``(fig, axes)``."""
+    """A matplotlib figure on the Agg backend (no display needed); returns ``(fig, axes)``.
+
+    ``size`` is per panel; an explicit ``figsize=`` overrides it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), **kwargs)
+    kwargs.setdefault("figsize", (size[0] * ncols, size[1] * nrows))
+    return plt.subplots(nrows, ncols, **kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 
-__all__ = ["compiled_memory", "format_table", "time_fn"]
+__all__ = ["compare", "compiled_memory", "format_table", "time_fn"]
 
 
 def time_fn(
@@ -46,6 +46,24 @@ def time_fn(
         jax.block_until_ready(out)
         samples.append((time.perf_counter() - start) / number)
     return statistics.median(samples)
+
+
+def compare(
+    fns: dict[str, Callable[..., Any]], *args: Any, rounds: int = 3, repeat: int = 3
+) -> dict[str, float]:
+    """Times several functions on the same ``args``, interleaved: ``rounds`` round-robin passes
+    of :func:`time_fn`, keeping each function's fastest median.
+
+    Interleaving spreads a noisy machine's slow spells over all candidates, so their *ratios*
+    stay meaningful when the absolute times are not.
+    """
+    if rounds < 1:
+        raise ValueError(f"`rounds` must be >= 1, got {rounds}.")
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = min(best[name], time_fn(fn, *args, repeat=repeat))
+    return best
 
 
 def compiled_memory(fn: Callable[..., Any], *args: Any) -> dict[str, int]:
