@@ -48,6 +48,9 @@ def standalone(name: str, work: Path) -> float:
         )
     run([*uv(), "venv", "--quiet", "--python", sys.executable, str(venv)])
     python = venv / "bin" / "python"
+    # Install our wheel by its path: a same-named project on the package index (PyPI has an
+    # unrelated "ntk") must never win; jaxpapers-shared comes from --find-links.
+    (wheel,) = wheels.glob(f"{module}-*.whl")
     run(
         [
             *uv(),
@@ -58,7 +61,7 @@ def standalone(name: str, work: Path) -> float:
             str(python),
             "--find-links",
             str(wheels),
-            name,
+            str(wheel),
         ]
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
