@@ -1,0 +1,142 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import dcdm
+from jaxpapers_shared import linear_solve
+
+A16 = dcdm.laplacian((16, 16))
+
+
+def _b(shape=(16, 16), seed=0):
+    return jax.random.normal(jax.random.key(seed), shape)
+
+
+def test_laplacian_matches_kron_stencil():
+    n = 6
+    T = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+    dense = np.kron(T, np.eye(n)) + np.kron(np.eye(n), T)
+    np.testing.assert_allclose(dcdm.dense_matrix(dcdm.laplacian((n, n))), dense, atol=1e-6)
+
+
+def test_masked_operator_is_spd_and_3d_works():
+    op = dcdm.laplacian((8, 8), dcdm.box_obstacle((8, 8), 0.5))
+    M = np.asarray(dcdm.dense_matrix(op))
+    np.testing.assert_allclose(M, M.T)
+    assert np.linalg.eigvalsh(M).min() > 0
+    x = _b((4, 4, 4))
+    assert dcdm.laplacian((4, 4, 4))(x).shape == (4, 4, 4)
+
+
+def test_identity_directions_reproduce_cg():
+    b = _b()
+    x_cg, info_cg = dcdm.cg(A16, b, tol=1e-4)
+    x_d, info_d = dcdm.solve(A16, b, lambda r: r, tol=1e-4, max_iter=200, num_conjugate=1)
+    assert abs(int(info_d.iterations) - int(info_cg.iterations)) <= 1
+    ref = linear_solve.cg(A16, b, tol=1e-6)
+    np.testing.assert_allclose(x_d, ref, atol=1e-3 * float(jnp.abs(ref).max()))
+    np.testing.assert_allclose(x_cg, ref, atol=1e-3 * float(jnp.abs(ref).max()))
+    assert bool(info_d.converged)
+
+
+def test_exact_inverse_direction_converges_in_one_step():
+    M = dcdm.dense_matrix(A16)
+    Minv = jnp.linalg.inv(M)
+
+    def fn(r):
+        return 3.7 * (Minv @ r.ravel()).reshape(r.shape)  # any scale: line search absorbs it
+
+    _, info = dcdm.solve(A16, _b(), fn, tol=1e-4)
+    assert int(info.iterations) == 1
+
+
+def test_residual_history_monotone_in_a_norm_sense_and_true_residual():
+    b = _b()
+    x, info = dcdm.solve(A16, b, lambda r: r, tol=1e-4, max_iter=200)
+    k = int(info.iterations)
+    hist = np.asarray(info.residual_norms)
+    assert np.all(np.isfinite(hist[: k + 1])) and np.all(np.isnan(hist[k + 1 :]))
+    true = float(jnp.linalg.norm(b - A16(x)) / jnp.linalg.norm(b))
+    np.testing.assert_allclose(hist[k], true, rtol=1e-4)
+    assert true <= 1e-4
+
+
+def test_jacobi_pcg_converges():
+    op = dcdm.laplacian((16, 16), dcdm.box_obstacle((16, 16)))
+    b = _b() * op.mask
+    x, info = dcdm.cg(op, b, preconditioner=dcdm.jacobi(op))
+    assert bool(info.converged)
+
+
+def test_loss_is_scale_invariant_and_zero_at_inverse():
+    rhs = dcdm.ritz_rhs(A16, 4, jax.random.key(0))
+    q = _b((4, 16, 16))
+    l1 = dcdm.scaled_residual_loss(q, rhs, A16)
+    l2 = dcdm.scaled_residual_loss(-5.0 * q, rhs, A16)
+    np.testing.assert_allclose(l1, l2, rtol=1e-5)
+    Minv = jnp.linalg.inv(dcdm.dense_matrix(A16))
+    exact = (rhs.reshape(4, -1) @ Minv.T).reshape(rhs.shape)
+    assert float(dcdm.scaled_residual_loss(exact, rhs, A16)) < 1e-8
+
+
+def test_ritz_rhs_unit_norm_and_low_mode_weighted():
+    rhs = dcdm.ritz_rhs(A16, 200, jax.random.key(1))
+    np.testing.assert_allclose(jnp.linalg.norm(rhs.reshape(200, -1), axis=1), 1.0, rtol=1e-5)
+    # Expected Rayleigh quotient sum_i w_i lam_i / sum_i w_i, w = 81 on the n/2 + 50 lowest modes.
+    lam = np.linalg.eigvalsh(np.asarray(dcdm.dense_matrix(A16), np.float64))
+    w = np.where(np.arange(256) < 128 + 50, 81.0, 1.0)
+    expected = float((w * lam).sum() / w.sum())
+    rq = float(jnp.sum(rhs * A16(rhs), axis=(1, 2)).mean())
+    np.testing.assert_allclose(rq, expected, rtol=0.05)
+    assert expected < 0.8 * lam.mean()
+
+
+def test_training_reduces_loss_and_network_shapes():
+    net = dcdm.DCDMNet(2, features=4, levels=1, rngs=nnx.Rngs(0))
+    rhs = dcdm.ritz_rhs(A16, 64, jax.random.key(2))
+    _, losses = dcdm.train(net, A16, rhs, jax.random.key(3), steps=60, chunk=20)
+    assert losses[-1] < losses[0]
+    assert net(rhs[:2]).shape == (2, 16, 16)
+    net3 = dcdm.DCDMNet(3, features=2, levels=1, rngs=nnx.Rngs(0))
+    assert net3(jnp.ones((1, 4, 4, 4))).shape == (1, 4, 4, 4)
+
+
+def test_zero_rhs_returns_zero():
+    x, info = dcdm.solve(A16, jnp.zeros((16, 16)), lambda r: r)
+    assert int(info.iterations) == 0 and bool(info.converged)
+    assert float(jnp.abs(x).max()) == 0
+
+
+def test_nonconvergence_is_reported():
+    _, info = dcdm.solve(A16, _b(), lambda r: r, max_iter=3, tol=1e-8)
+    assert not bool(info.converged) and int(info.status) == 1
+    assert "max_iter" in dcdm.status_message(int(info.status))
+
+
+def test_not_spd_raises():
+    with pytest.raises(ValueError, match="not positive definite"):
+        dcdm.solve(lambda x: -A16(x), _b(), lambda r: r)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="`b`"):
+        dcdm.solve(A16, jnp.ones((8, 8)), lambda r: r)
+    with pytest.raises(ValueError, match="`b`"):
+        dcdm.solve(A16, jnp.full((16, 16), jnp.nan), lambda r: r)
+    with pytest.raises(ValueError, match="`tol`"):
+        dcdm.solve(A16, _b(), lambda r: r, tol=0.0)
+    with pytest.raises(ValueError, match="`num_conjugate`"):
+        dcdm.solve(A16, _b(), lambda r: r, num_conjugate=-1)
+    with pytest.raises(TypeError, match="`b`"):
+        dcdm.solve(A16, [1.0], lambda r: r)
+    with pytest.raises(ValueError, match="`shape`"):
+        dcdm.laplacian((4,))
+    m = np.ones((6, 6), bool)
+    m[1:4, 1:4] = False
+    m[2, 2] = True
+    with pytest.raises(ValueError, match="`mask`"):
+        dcdm.laplacian((6, 6), m)
+    with pytest.raises(ValueError, match="`ndim`"):
+        dcdm.DCDMNet(4, rngs=nnx.Rngs(0))

@@ -1,0 +1,74 @@
+import jax
+import networkx as nx
+import numpy as np
+import pytest
+
+import topo_swaps as ts
+
+
+def _data(d=6, n=300, seed=0):
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    B = ts.simulate_dag(k1, d, d)
+    W = ts.simulate_parameter(k2, B)
+    return W, ts.simulate_linear_sem(k3, W, n)
+
+
+def test_fit_given_order_is_acyclic_and_solves_normal_equations():
+    W, X = _data()
+    order = np.array([3, 1, 0, 5, 2, 4])
+    Wp = ts.fit_given_order(X, order)
+    assert np.all(Wp[ts.order_to_mask(order)] == 0)
+    assert np.allclose(np.linalg.matrix_power(np.abs(Wp), 6), 0)
+    Xc = X - X.mean(0)
+    grad = -Xc.T @ (Xc - Xc @ Wp) / len(X)
+    assert np.max(np.abs(grad[~ts.order_to_mask(order)])) < 1e-8
+
+
+def test_path_weight_zero_iff_no_path_on_chain():
+    W = np.zeros((3, 3))
+    W[0, 1] = W[1, 2] = 1.0
+    G = ts.path_weights(W)
+    reach = nx.transitive_closure(nx.DiGraph(W != 0), reflexive=False)
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                assert (G[i, j] == 0) == (not reach.has_edge(j, i))
+
+
+def test_refit_span_matches_full_refit():
+    _, X = _data()
+    order = np.arange(6)
+    new = ts.swap_order(order, (4, 1))
+    W0 = ts.fit_given_order(X, order)
+    assert np.allclose(ts.refit_span(X, W0, order, new, (4, 1)), ts.fit_given_order(X, new))
+
+
+def test_topo_never_worse_than_start_order():
+    _, X = _data(seed=3)
+    start = np.arange(6)[::-1].copy()
+    res = ts.topo_fit(X, start)
+    assert res.score <= ts.score_of(X, ts.fit_given_order(X, start)) + 1e-12
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "arg"),
+    [
+        ({"X": np.ones((5, 1))}, "X"),
+        ({"X": np.full((5, 3), np.nan)}, "X"),
+        ({"score": "huber"}, "score"),
+        ({"init_order": [0, 0, 1, 2, 3, 4]}, "init_order"),
+        ({"size_small": 0}, "size_small"),
+        ({"no_large_search": -1}, "no_large_search"),
+    ],
+)
+def test_bad_input_rejected(kwargs, arg):
+    _, X = _data()
+    kw = {"X": X, "key": jax.random.key(0)} | kwargs
+    with pytest.raises(ValueError, match=arg):
+        ts.topo_fit(**kw)
+
+
+def test_cyclic_w_rejected_as_order():
+    W = np.array([[0, 1.0], [1.0, 0]])
+    with pytest.raises(ValueError, match="W"):
+        ts.order_from_dag(W)
