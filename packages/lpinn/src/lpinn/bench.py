@@ -65,7 +65,7 @@ def derivative_times() -> tuple[float, float]:
     return timing.time_fn(forward, gt), timing.time_fn(reverse, gt)
 
 
-def time_to_error(kind: str, target: float = 0.05, max_steps: int = 6000, chunk: int = 250):
+def time_to_error(kind: str, target: float = 0.05, max_steps: int = 3000, chunk: int = 250):
     x, t = grid(64, 50)
     u0 = sine(x)
     reference = convection_diffusion_exact(sine, PDE.c, 0.0, x, t)
@@ -107,7 +107,7 @@ def main() -> None:
         seconds, steps, err = time_to_error(kind)
         reached = f"{seconds:.1f} s ({steps} steps)" if seconds is not None else "not reached"
         rows.append([kind.upper(), reached, f"{err:.3f}"])
-    print("\ntime to 5% relative L2 at c = 30 (64x50, Adam 1e-3, up to 6000 steps)")
+    print("\ntime to 5% relative L2 at c = 30 (64x50, Adam 1e-3, up to 3000 steps)")
     print(timing.format_table(["model", "time to 5%", "final error"], rows))
 
 
