@@ -140,3 +140,30 @@ def test_bad_inputs():
         dcdm.laplacian((6, 6), m)
     with pytest.raises(ValueError, match="`ndim`"):
         dcdm.DCDMNet(4, rngs=nnx.Rngs(0))
+
+
+def test_direction_orthogonal_to_residual_is_reported_as_stall():
+    def fn(r):  # A r minus its projection on r: q.r = 0, q != 0
+        Ar = A16(r)
+        return Ar - jnp.vdot(r, Ar) / jnp.vdot(r, r) * r
+
+    _, info = dcdm.solve(A16, _b(), fn, tol=1e-4)
+    assert not bool(info.converged) and int(info.status) == 3
+    assert "stalled" in dcdm.status_message(int(info.status))
+
+
+def test_sine_modes_are_the_dirichlet_spectrum():
+    from dcdm._data import dirichlet_eigenvalues
+
+    for shape in [(5, 7), (3, 4, 5)]:
+        M = np.asarray(dcdm.dense_matrix(dcdm.laplacian(shape)), np.float64)
+        np.testing.assert_allclose(
+            np.sort(dirichlet_eigenvalues(shape).ravel()), np.linalg.eigvalsh(M), atol=1e-10
+        )
+
+
+def test_solve_vmaps_with_per_example_iterations():
+    bs = jnp.stack([_b(seed=s) for s in range(3)] + [jnp.zeros((16, 16))])
+    info = jax.vmap(lambda b: dcdm.solve(A16, b, lambda r: r, max_iter=200)[1])(bs)
+    assert info.converged.all()
+    assert int(info.iterations[-1]) == 0 and int(info.iterations[0]) > 10

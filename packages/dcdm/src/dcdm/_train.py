@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -51,7 +52,7 @@ def train(
     mask: jax.Array | None = None,
     progress: Callable | None = None,
 ) -> tuple[DCDMNet, jax.Array]:
-    """Adam on :func:`scaled_residual_loss` with random mini-batches (``lax.scan`` in chunks).
+    """Adam on :func:`scaled_residual_loss` with random mini-batches.
 
     Args:
         model: the network (updated in place and returned).
@@ -61,7 +62,7 @@ def train(
         steps: number of Adam steps (rounded up to a multiple of ``chunk``).
         batch_size: mini-batch size (brief: 16; paper: 10).
         learning_rate: Adam step size (brief: 1e-3; paper: 1e-4).
-        chunk: steps per jitted scan.
+        chunk: steps per progress tick (and per entry of the returned loss history).
         mask: solid mask fed to the network, if any.
         progress: optional wrapper over the chunk iterator (e.g. ``experiment.progress``).
 
@@ -78,33 +79,37 @@ def train(
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = optax.adam(learning_rate)
     opt_state = tx.init(params)
+    rhs = jnp.asarray(rhs)
 
     def loss_fn(p, batch):
         net = nnx.merge(graphdef, p, rest)
         return scaled_residual_loss(net(batch, mask), batch, apply_A)
 
-    @jax.jit
-    def run_chunk(p, s, k):
-        def step(carry, k):
-            p, s = carry
-            idx = jax.random.randint(k, (batch_size,), 0, rhs.shape[0])
-            loss, g = jax.value_and_grad(loss_fn)(p, rhs[idx])
-            upd, s = tx.update(g, s, p)
-            return (optax.apply_updates(p, upd), s), loss
-
-        (p, s), losses = jax.lax.scan(step, (p, s), jax.random.split(k, chunk))
-        return p, s, losses.mean()
+    # One jitted step driven from Python, not a lax.scan over steps: on XLA:CPU the convolution
+    # gradients inside a scan/while body run ~15x slower than the same step called from Python
+    # (measured 370 ms vs 23 ms per step for the 16-filter net at batch 16).
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(p, s, rhs, k):
+        idx = jax.random.randint(k, (batch_size,), 0, rhs.shape[0])
+        loss, g = jax.value_and_grad(loss_fn)(p, rhs[idx])
+        upd, s = tx.update(g, s, p)
+        return optax.apply_updates(p, upd), s, loss
 
     n_chunks = -(-steps // chunk)
     it = range(n_chunks)
     if progress is not None:
         it = progress(it)
     losses = []
-    for k in it:
-        params, opt_state, loss = run_chunk(params, opt_state, jax.random.fold_in(key, k))
-        losses.append(loss)
+    for c in it:
+        chunk_losses = []
+        for i in range(chunk):
+            k = jax.random.fold_in(key, c * chunk + i)
+            params, opt_state, loss = step(params, opt_state, rhs, k)
+            chunk_losses.append(loss)
+        losses.append(jnp.mean(jnp.stack(chunk_losses)))
     nnx.update(model, params)
-    return model, jnp.stack(losses)
+    losses = jnp.stack(losses)
+    return model, jax.block_until_ready(losses)
 
 
 def direction_fn(model: DCDMNet, mask: jax.Array | None = None) -> Callable[[jax.Array], jax.Array]:
