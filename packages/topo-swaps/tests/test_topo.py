@@ -72,3 +72,49 @@ def test_cyclic_w_rejected_as_order():
     W = np.array([[0, 1.0], [1.0, 0]])
     with pytest.raises(ValueError, match="W"):
         ts.order_from_dag(W)
+
+
+def test_notears_jax_recovers_small_dag_and_satisfies_constraint():
+    W, X = _data(d=5, n=500, seed=1)
+    res = ts.notears_linear(X, 0.1)
+    assert res.converged and res.h <= 1e-8
+    acc = ts.count_accuracy(W != 0, res.W)
+    assert acc["shd"] <= 1
+    # its (refit) score cannot beat the best DAG for its own order, which TOPO post-processing
+    # starts from, so post-processing never raises it
+    post = ts.TOPO().postprocess(X, res.W_raw)
+    assert ts.refit_score(X, post.W_)[0] <= ts.refit_score(X, res.W_raw)[0] + 1e-9
+
+
+def _logistic_chain(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    x0 = rng.random(n) < 0.5
+    x1 = rng.random(n) < 1 / (1 + np.exp(-(3.0 * x0 - 1.5)))
+    x2 = rng.random(n) < 1 / (1 + np.exp(-(-3.0 * x1 + 1.5)))
+    return np.stack([x0, x1, x2], 1).astype(float)
+
+
+def test_logistic_inner_fit_is_stationary_and_topo_improves():
+    X = _logistic_chain()
+    order = np.array([0, 1, 2])
+    Wp = ts.fit_given_order(X, order, score="logistic")
+    Z = X @ Wp
+    grad = X.T @ (1 / (1 + np.exp(-Z)) - X) / len(X)  # d(mean NLL)/dW
+    free = ~ts.order_to_mask(order)
+    assert np.max(np.abs(grad[free])) < 1e-4
+    start = np.array([2, 1, 0])
+    res = ts.topo_fit(X, start, score="logistic")
+    assert np.isfinite(res.score)
+    assert res.score <= ts.score_of(X, ts.fit_given_order(X, start, "logistic"), "logistic") + 1e-12
+
+
+def test_bad_inputs_of_baseline_and_postprocessor():
+    _, X = _data()
+    with pytest.raises(ValueError, match="lambda1"):
+        ts.notears_linear(X, -0.1)
+    with pytest.raises(ValueError, match="W_other"):
+        ts.TOPO().postprocess(X, np.ones((3, 2)))
+    with pytest.raises(ValueError, match="W_other"):
+        ts.TOPO().postprocess(X, np.full((6, 6), np.nan))
+    with pytest.raises(ValueError, match="noise"):
+        ts.simulate_linear_sem(jax.random.key(0), np.zeros((3, 3)), 10, noise="cauchy")

@@ -1,25 +1,47 @@
-"""NOTEARS-linear baseline (Zheng et al. 2018): augmented Lagrangian with L-BFGS-B inner solves.
+"""NOTEARS-linear baseline (Zheng et al. 2018) in JAX: augmented Lagrangian, bounded L-BFGS.
 
-The objective and its closed-form gradient are NumPy/SciPy functions of the Gram matrix
-C = X^T X / n, and the bound-constrained inner problem goes to scipy's L-BFGS-B, as in
-``xunzheng/notears``. Differs from the issue: not JAX. L-BFGS-B makes ~10^4 sequential host
-calls of a d x d objective, where JAX's per-call dispatch (and its expm) cost ~10x scipy's.
+Each augmented-Lagrangian subproblem is one compiled call: ``jaxopt.LBFGSB`` steps inside a
+``lax.while_loop`` with scipy's L-BFGS-B stopping rule (projected-gradient inf-norm <= pgtol or
+relative decrease <= ftol), on the Gram matrix C = X^T X / n with the closed-form gradient. The
+outer loop (rho <- 10 rho until h drops 4x, then alpha <- alpha + rho h) is a short Python loop
+of such calls, so the ~10^4 objective evaluations never leave XLA.
+
+Why this design (measured on the project's loaded 2-core CPU, ER2, d = 10, n = 500, same data):
+this version took 1.6-1.8 s per run after compilation (~6-8 s to compile once per d); scipy's
+L-BFGS-B calling the same objective as a jitted ``value_and_grad`` took 69-79 s (~8 ms per
+evaluation, host round trips); the earlier NumPy/SciPy version took 42-166 s. All three gave
+the same refit score and SHD (max |W| difference ~5e-3, i.e. different L-BFGS paths).
 """
 
 from __future__ import annotations
 
+import time
+from functools import partial
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
+import jaxopt
 import numpy as np
-import scipy.optimize as sopt
-from scipy.linalg import expm
+from jax.scipy.linalg import expm
 
 from ._validate import check_data
 
+_PGTOL = 1e-5  # scipy L-BFGS-B defaults (pgtol, factr * machine eps, maxiter)
+_FTOL = 2.220446049250313e-09
+_MAXITER = 15000
+
 
 class NotearsResult(NamedTuple):
-    """``W`` thresholded estimate, ``W_raw`` before thresholding, final ``h``, ``rho``,
-    outer ``iterations`` and ``converged`` (h <= h_tol before rho reached rho_max)."""
+    """Output of :func:`notears_linear`.
+
+    Attributes:
+      W: thresholded estimate. W_raw: estimate before thresholding. h: final h(W_raw).
+      rho: final penalty. iterations: outer (dual) iterations. converged: h <= h_tol.
+      history: ``(seconds since start, (1/2n)||X - X W||^2, h, W)`` after each outer iteration
+        (W before thresholding).
+      inner_steps: total L-BFGS-B iterations.
+    """
 
     W: np.ndarray
     W_raw: np.ndarray
@@ -27,23 +49,57 @@ class NotearsResult(NamedTuple):
     rho: float
     iterations: int
     converged: bool
+    history: list
+    inner_steps: int
 
 
-def _objective(w, C, rho, alpha, lambda1):
+def _to_W(w, d):
+    return (w[: d * d] - w[d * d :]).reshape(d, d)
+
+
+def _value_and_grad(w, C, rho, alpha, lambda1):
+    """Augmented Lagrangian L(w+, w-) and its gradient (closed form, one expm)."""
     d = C.shape[0]
-    W = (w[: d * d] - w[d * d :]).reshape(d, d)
-    R = np.eye(d) - W
+    W = _to_W(w, d)
+    R = jnp.eye(d, dtype=C.dtype) - W
     CR = C @ R
-    loss = 0.5 * np.sum(R * CR)
     E = expm(W * W)
-    h = np.trace(E) - d
+    h = jnp.trace(E) - d
     g_W = -CR + (rho * h + alpha) * E.T * 2 * W
-    g = np.concatenate([g_W.ravel() + lambda1, -g_W.ravel() + lambda1])
-    return loss + 0.5 * rho * h * h + alpha * h + lambda1 * np.sum(w), g
+    g = jnp.concatenate([g_W.ravel() + lambda1, -g_W.ravel() + lambda1])
+    value = 0.5 * jnp.sum(R * CR) + 0.5 * rho * h * h + alpha * h + lambda1 * jnp.sum(w)
+    return value, g
 
 
 def _h(W):
-    return float(np.trace(expm(W * W)) - W.shape[0])
+    return jnp.trace(expm(W * W)) - W.shape[0]
+
+
+@partial(jax.jit, static_argnames=("maxiter",))
+def _subproblem(w0, C, rho, alpha, lambda1, maxiter=_MAXITER):
+    """argmin over w >= 0 (zero diagonal) of the augmented Lagrangian; returns (w, h, steps)."""
+    d = C.shape[0]
+    upper_W = jnp.where(jnp.eye(d, dtype=bool), 0.0, jnp.inf).ravel()
+    bounds = (jnp.zeros_like(w0), jnp.concatenate([upper_W, upper_W]))
+    solver = jaxopt.LBFGSB(
+        _value_and_grad, value_and_grad=True, maxiter=maxiter, tol=_PGTOL, history_size=10
+    )
+    args = (C, rho, alpha, lambda1)
+    state0 = solver.init_state(w0, bounds, *args)
+
+    def cond(carry):
+        _, state, f_prev, it = carry
+        f = state.value
+        rel = (f_prev - f) / jnp.maximum(jnp.maximum(jnp.abs(f_prev), jnp.abs(f)), 1.0)
+        return (it < maxiter) & (state.error > _PGTOL) & ((it == 0) | (rel > _FTOL))
+
+    def body(carry):
+        w, state, _, it = carry
+        w_new, state_new = solver.update(w, state, bounds, *args)
+        return w_new, state_new, state.value, it + 1
+
+    w, _, _, steps = jax.lax.while_loop(cond, body, (w0, state0, state0.value, 0))
+    return w, _h(_to_W(w, d)), steps
 
 
 def notears_linear(
@@ -59,7 +115,7 @@ def notears_linear(
 
     Augmented Lagrangian (Zheng et al. 2018, Alg. 1): W = W+ - W- with bounds >= 0 and a zero
     diagonal; rho <- 10 rho until h drops by a factor 4, then alpha <- alpha + rho h; stop at
-    h <= h_tol or rho >= rho_max.
+    h <= h_tol or rho >= rho_max. The subproblems run in float64 under one ``jax.jit`` each.
 
     Args:
       X: ``(n, d)`` data (centred here). lambda1: L1 weight (>= 0).
@@ -69,46 +125,41 @@ def notears_linear(
       :class:`NotearsResult`; ``converged`` is False when rho hit rho_max before h <= h_tol.
 
     Raises:
-      ValueError: bad data or negative ``lambda1``/``w_threshold``.
+      ValueError: bad data, negative ``lambda1``/``w_threshold``, ``max_iter < 1``.
+
+    References:
+      Zheng, Aragam, Ravikumar, Xing. DAGs with NO TEARS. NeurIPS 2018 (``xunzheng/notears``).
     """
     Xc = check_data(X)
     if lambda1 < 0:
         raise ValueError(f"`lambda1` must be >= 0, got {lambda1}.")
     if w_threshold < 0:
         raise ValueError(f"`w_threshold` must be >= 0, got {w_threshold}.")
-    d = Xc.shape[1]
-    if True:
-        C = Xc.T @ Xc / Xc.shape[0]
-        bounds = [
-            (0, 0) if i == j else (0, None) for _ in range(2) for i in range(d) for j in range(d)
-        ]
-        w_est = np.zeros(2 * d * d)
-        rho, alpha, h, it = 1.0, 0.0, np.inf, 0
-
-        def to_W(w):
-            return (w[: d * d] - w[d * d :]).reshape(d, d)
-
+    if max_iter < 1:
+        raise ValueError(f"`max_iter` must be >= 1, got {max_iter}.")
+    n, d = Xc.shape
+    start = time.perf_counter()
+    with jax.enable_x64(True):
+        C = jnp.asarray(Xc.T @ Xc / n)
+        w = jnp.zeros(2 * d * d)
+        rho, alpha, h, it, steps, history = 1.0, 0.0, np.inf, 0, 0, []
+        w_new, h_new = w, h
         for _ in range(max_iter):
             it += 1
             while rho < rho_max:
-                sol = sopt.minimize(
-                    _objective,
-                    w_est,
-                    args=(C, rho, alpha, lambda1),
-                    jac=True,
-                    method="L-BFGS-B",
-                    bounds=bounds,
-                )
-                w_new = sol.x
-                h_new = _h(to_W(w_new))
+                w_new, h_dev, k = _subproblem(w, C, rho, alpha, float(lambda1))
+                h_new, steps = float(h_dev), steps + int(k)
                 if h_new > 0.25 * h:
                     rho *= 10
                 else:
                     break
-            w_est, h = w_new, h_new
+            w, h = w_new, h_new
             alpha += rho * h
+            W_now = np.asarray(_to_W(w, d))
+            loss = 0.5 / n * float(np.sum((Xc - Xc @ W_now) ** 2))
+            history.append((time.perf_counter() - start, loss, h, W_now))
             if h <= h_tol or rho >= rho_max:
                 break
-    W_raw = to_W(w_est)
+        W_raw = np.asarray(_to_W(w, d))
     W = np.where(np.abs(W_raw) > w_threshold, W_raw, 0.0)
-    return NotearsResult(W, W_raw, h, rho, it, bool(h <= h_tol))
+    return NotearsResult(W, W_raw, h, rho, it, bool(h <= h_tol), history, steps)
