@@ -112,11 +112,22 @@ def train(
     return model, jax.block_until_ready(losses)
 
 
-def direction_fn(model: DCDMNet, mask: jax.Array | None = None) -> Callable[[jax.Array], jax.Array]:
-    """``r -> f_theta(r)`` on a single grid, for :func:`dcdm.solve`."""
-    graphdef, state = nnx.split(model)
+def direction_fn(
+    model: DCDMNet, mask: jax.Array | None = None, *, state: nnx.State | None = None
+) -> Callable[[jax.Array], jax.Array]:
+    """``r -> f_theta(r)`` on a single grid, for :func:`dcdm.solve`.
+
+    Args:
+        model: the network (its structure, and its weights unless ``state`` is given).
+        mask: solid mask fed to the network, if any.
+        state: weights to use instead of the model's own, e.g. a ``jit`` argument from
+            ``nnx.split(model)[1]``. Inside ``jit`` pass them this way: weights captured as
+            constants let XLA constant-fold the convolutions, which compiles slowly.
+    """
+    graphdef, own = nnx.split(model)
+    weights = own if state is None else state
 
     def fn(r: jax.Array) -> jax.Array:
-        return nnx.merge(graphdef, state)(r[None], mask)[0]
+        return nnx.merge(graphdef, weights)(r[None], mask)[0]
 
     return fn

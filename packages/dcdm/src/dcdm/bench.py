@@ -24,10 +24,10 @@ from jaxpapers_shared import experiment, timing
 TOL = 1e-4
 
 
-def _solvers(A, graphdef, max_iter):
+def _solvers(A, model, max_iter):
     def dcdm_solve(state, b):
-        net = nnx.merge(graphdef, state)
-        return _solver.solve(A, b, lambda r: net(r[None])[0], tol=TOL, max_iter=max_iter)
+        fn = _train.direction_fn(model, state=state)
+        return _solver.solve(A, b, fn, tol=TOL, max_iter=max_iter)
 
     def cg(state, b):
         return _solver.cg(A, b, tol=TOL, max_iter=20 * max_iter)
@@ -51,16 +51,17 @@ def _train_net(ndim, n, features, steps, batch_size):
         batch_size=batch_size,
         progress=lambda it: experiment.progress(it, desc=f"train at {n}^{ndim}"),
     )
-    return nnx.split(model)
+    return model
 
 
-def _time_to_tol(graphdef, state, shapes):
+def _time_to_tol(model, shapes):
+    state = nnx.state(model)
     rows = []
     for shape in experiment.progress(shapes, desc="grids"):
         A = _poisson.laplacian(shape)
         bs = _data.ritz_rhs(A, 3, jax.random.key(shape[0]))
         per = {}
-        for name, fn in _solvers(A, graphdef, max_iter=500).items():
+        for name, fn in _solvers(A, model, max_iter=500).items():
             its, conv, times = [], [], []
             for b in bs:
                 t0 = time.perf_counter()
@@ -86,10 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [64, 128] if quick else [64, 128, 256]
     sizes_3d = [32] if quick else [32, 64]
     print(f"devices: {jax.devices()}")
-    graphdef, state = _train_net(2, 32, 16, 300 if quick else 2000, 16)
-    table_2d = _time_to_tol(graphdef, state, [(n, n) for n in sizes])
+    model = _train_net(2, 32, 16, 300 if quick else 2000, 16)
+    table_2d = _time_to_tol(model, [(n, n) for n in sizes])
     print("\n2-D, time to 1e-4 (mean over 3 right-hand sides), network trained at 32^2:\n")
     print(table_2d)
+    graphdef, state = nnx.split(model)
     net = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x))
     thr = []
     for n in sizes:
@@ -98,8 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         thr.append([f"{n}^2", 16, 16 / t, 1e3 * t / 16])
     print("\nNetwork forward throughput (jit, batch 16):\n")
     print(timing.format_table(["grid", "batch", "grids/s", "ms/grid"], thr))
-    graphdef3, state3 = _train_net(3, 16, 8, 100 if quick else 400, 8)
-    table_3d = _time_to_tol(graphdef3, state3, [(n, n, n) for n in sizes_3d])
+    model3 = _train_net(3, 16, 8, 100 if quick else 400, 8)
+    table_3d = _time_to_tol(model3, [(n, n, n) for n in sizes_3d])
     print("\n3-D, time to 1e-4 (mean over 3 right-hand sides), 8-filter network trained at 16^3:\n")
     print(table_3d)
 

@@ -28,17 +28,11 @@ TOL = 1e-4
 
 def _iters(A, rhs, model, max_iter, mask=None):
     # Weights go in as jit arguments, not closure constants: XLA would constant-fold the convs.
-    graphdef, state = nnx.split(model)
-
     def one(state, b):
-        net = nnx.merge(graphdef, state)
-
-        def fn(r):
-            return net(r[None], mask)[0]
-
+        fn = _train.direction_fn(model, mask, state=state)
         return _solver.solve(A, b, fn, tol=TOL, max_iter=max_iter)[1]
 
-    info = jax.jit(jax.vmap(one, in_axes=(None, 0)))(state, rhs)
+    info = jax.jit(jax.vmap(one, in_axes=(None, 0)))(nnx.state(model), rhs)
     return np.asarray(info.iterations), np.asarray(info.converged), np.asarray(info.residual_norms)
 
 
@@ -135,15 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 it_g, conv_g, hist_g = _iters(op, b, model, max_iter, mask)
                 cg_g, cg_hist_g = _cg_iters(op, b)
                 panels.append((f"{name} (32x32 network)", cg_hist_g[0], hist_g[0]))
-                graphdef, state = nnx.split(model)
 
                 def solve_d(state, bb, op=op, mask=mask):
-                    net = nnx.merge(graphdef, state)
-                    fn = lambda r: net(r[None], mask)[0]  # noqa: E731
+                    fn = _train.direction_fn(model, mask, state=state)
                     return _solver.solve(op, bb, fn, tol=TOL, max_iter=max_iter)[0]
 
                 solve_c = jax.jit(lambda bb, op=op: _solver.cg(op, bb, tol=TOL)[0])
-                td = timing.time_fn(jax.jit(solve_d), state, b[0])
+                td = timing.time_fn(jax.jit(solve_d), nnx.state(model), b[0])
                 tc = timing.time_fn(solve_c, b[0])
                 exp.record(f"{name}_iterations_dcdm", it_g.tolist())
                 exp.record(f"{name}_iterations_cg", cg_g.tolist())
