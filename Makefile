@@ -9,7 +9,16 @@ UV := $(PYTHON) -m uv
 endif
 PY := .venv/bin/python
 PKG ?=
+# A package is named by its distribution name or its import name: rectified-flow = rectified_flow.
+NAME = $(subst _,-,$(PKG))
 MOD = $(subst -,_,$(PKG))
+PACKAGES := $(sort $(notdir $(wildcard packages/*)))
+# $(call require_pkg,<extra usage>): PKG is given and names `shared` or a package; else the list.
+define require_pkg
+	@test -n "$(PKG)" || { echo "usage: make $@ PKG=<name>$(1)"; echo "packages: $(PACKAGES)"; exit 2; }
+	@test "$(NAME)" = shared -o "$(NAME)" = all -o -d "packages/$(NAME)" || { \
+		echo "make $@: no package '$(PKG)'. Packages: shared $(PACKAGES)"; exit 2; }
+endef
 JOBS ?= 2
 
 .DEFAULT_GOAL := help
@@ -28,15 +37,16 @@ setup: .venv/.synced ## Install the pinned uv with pip if missing, then `uv sync
 	@touch $@
 
 test: setup ## Run all tests, or one package's: make test PKG=cgs (PKG=shared for the shared layer)
-	$(PY) tools/run_tests.py $(PKG) --jobs $(JOBS)
+	$(if $(PKG),$(call require_pkg))
+	$(PY) tools/run_tests.py $(NAME) --jobs $(JOBS)
 
 reproduce: setup ## Check a paper's claims: make reproduce PKG=cgs [QUICK=1] (-> results/PKG/)
-	@test -n "$(PKG)" || (echo "usage: make reproduce PKG=<name> [QUICK=1]"; exit 2)
-	$(PY) -m $(MOD).reproduce $(if $(QUICK),--quick --out results/$(PKG)/quick,--out results/$(PKG))
+	$(call require_pkg, [QUICK=1])
+	$(PY) -m $(MOD).reproduce $(if $(QUICK),--quick --out results/$(NAME)/quick,--out results/$(NAME))
 
 bench: setup ## Benchmark a package against its baseline: make bench PKG=cgs (PKG=shared: IFT vs unrolled)
-	@test -n "$(PKG)" || (echo "usage: make bench PKG=<name>"; exit 2)
-	$(PY) -m $(if $(filter shared,$(PKG)),jaxpapers_shared,$(MOD)).bench
+	$(call require_pkg, [QUICK=1])
+	$(PY) -m $(if $(filter shared,$(NAME)),jaxpapers_shared,$(MOD)).bench $(if $(QUICK),--quick)
 
 lint: setup ## ruff check + format check
 	$(PY) -m ruff check .
@@ -50,8 +60,8 @@ wheels: setup ## Build every wheel into dist/
 	$(UV) build --all-packages --wheel --out-dir dist
 
 standalone: setup ## Install one package's wheel in a fresh venv and run its quick reproduction: PKG=cgs (or PKG=all)
-	@test -n "$(PKG)" || (echo "usage: make standalone PKG=<name>|all"; exit 2)
-	$(PY) tools/standalone.py $(if $(filter all,$(PKG)),--all,$(PKG))
+	$(call require_pkg,|all)
+	$(PY) tools/standalone.py $(if $(filter all,$(NAME)),--all,$(NAME))
 
 check-independence: setup ## Fail if a package imports another paper package or an undeclared library
 	$(PY) tools/check_independence.py

@@ -1,7 +1,8 @@
 """Scaffolds ``packages/<name>/`` following CONTRIBUTING.md: ``python tools/new_package.py NAME``.
 
-The uv workspace picks the new folder up through its ``packages/*`` glob; run ``make setup``
-(``uv lock`` + ``uv sync``) afterwards and commit the updated ``uv.lock``.
+The uv workspace picks the new folder up through its ``packages/*`` glob; ``make new`` then runs
+``uv lock`` and ``uv sync`` itself, so only the updated ``uv.lock`` is left to commit. The
+scaffold's placeholder claim fails until it is replaced by the paper's claim.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ readme = "README.md"
 requires-python = ">=3.11"
 license = {{ text = "Apache-2.0" }}
 dependencies = [
-    "jaxpapers-shared[reproduce]",
+    "jaxpapers-shared",
     "jax>=0.4.35",
 ]
+
+[project.optional-dependencies]
+# What only reproduce.py and bench.py need (figures, progress bars, datasets).
+reproduce = ["jaxpapers-shared[reproduce]"]
 
 [build-system]
 requires = ["hatchling>=1.25"]
@@ -45,22 +50,25 @@ JAX implementation of *{title}* (paper link and citation go here).
 ## Install
 
 ```bash
-pip install {name}            # from the wheels `make wheels` builds
+pip install {name}                 # the method (from the wheels `make wheels` builds)
+pip install '{name}[reproduce]'    # + what the reproduction and the bench need
 ```
 
 ## Usage
 
 ```python
 import {module}
+
+print({module}.__all__)
 ```
 
 ## Reproduced claims
 
 `make reproduce PKG={name}` (or `python -m {module}.reproduce`) prints the table below and writes
-`results/{name}/results.json`.
+`results/{name}/results.json`; `make report` fills the table from it.
 
-| claim | paper | ours | baseline | pass |
-|---|---|---|---|---|
+<!-- claims:start -->
+<!-- claims:end -->
 
 ## Benchmarks
 
@@ -93,20 +101,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jaxpapers_shared import experiment
+from jaxpapers_shared.experiment import at_most
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = experiment.parse_args(__doc__, argv, default_out="results/{name}")
     exp = experiment.Experiment("{name}", paper="{title}", args=args)
     with exp.section("scaffold"):
-        # TODO(scaffold): replace with the paper's claim measured against its baseline.
+        # Fails (NaN never satisfies a bound) until replaced by the paper's claim, measured
+        # against its baseline on the same seeds.
         exp.claim(
-            "scaffold placeholder",
+            "placeholder: replace with the paper's central claim",
             reference="-",
-            ours=1.0,
-            baseline=1.0,
-            criterion="ours == baseline",
-            passed=True,
+            ours=float("nan"),
+            expect=at_most(0.0),
         )
     return exp.finish()
 
@@ -116,18 +124,24 @@ if __name__ == "__main__":
 '''
 
 BENCH = '''\
-"""Benchmarks of {name} against its baseline, measured in one run (ratios, never asserts)."""
+"""Benchmarks of {name} against its baseline, measured in one run (ratios, never asserts).
+
+``python -m {module}.bench [--quick]``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax.numpy as jnp
 
-from jaxpapers_shared import timing
+from jaxpapers_shared import experiment, timing
 
 
-def main() -> None:
-    # TODO(scaffold): time the method against its baseline here.
-    x = jnp.ones((256, 256))
+def main(argv: Sequence[str] | None = None) -> None:
+    args = experiment.parse_bench_args(__doc__, argv)
+    # Replace with the method timed against its baseline (both warm, same inputs).
+    x = jnp.ones((64, 64) if args.quick else (256, 256))
     seconds = timing.time_fn(lambda a: a @ a, x)
     print(timing.format_table(["what", "ms"], [["placeholder matmul", 1e3 * seconds]]))
 
@@ -135,6 +149,14 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 '''
+
+TEST_README = """\
+from pathlib import Path
+
+from jaxpapers_shared import testing
+
+test_readme_example = testing.readme_tests(Path(__file__).parents[1] / "README.md")
+"""
 
 TEST_REPRODUCE = """\
 import json
@@ -165,6 +187,7 @@ def scaffold(name: str, title: str) -> Path:
         f"src/{module}/reproduce.py": REPRODUCE,
         f"src/{module}/bench.py": BENCH,
         "tests/test_reproduce.py": TEST_REPRODUCE,
+        "tests/test_readme.py": TEST_README,
     }
     for rel, template in files.items():
         path = pkg / rel
@@ -180,8 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     pkg = scaffold(args.name, args.title or args.name)
     print(
-        f"created {pkg.relative_to(ROOT)}; next: make setup (updates uv.lock), then fill in "
-        f"the method, reproduce.py, bench.py and tests.",
+        f"created {pkg.relative_to(ROOT)}; next: fill in the method, reproduce.py (its "
+        f"placeholder claim fails until replaced), bench.py and tests; commit uv.lock.",
         file=sys.stderr,
     )
 

@@ -18,6 +18,7 @@ from jaxpapers_shared import experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- papers:start -->", "<!-- papers:end -->"
+SUMMARY_START, SUMMARY_END = "<!-- summary:start -->", "<!-- summary:end -->"
 CLAIMS_START, CLAIMS_END = "<!-- claims:start -->", "<!-- claims:end -->"
 
 PAPERS = (
@@ -130,6 +131,19 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def summary() -> str:
+    """The README's opening sentence: how many papers are implemented and reproduced."""
+    states = [status(name) for name, _ in PAPERS]
+    implemented = sum(s != "planned" for s in states)
+    full = sum(s.startswith("reproduced") for s in states)
+    partly = sum(s.startswith("partly") for s in states)
+    return (
+        f"**{implemented} of {len(PAPERS)} papers are implemented**, each as its own package; "
+        f"{full} reproduce every checked claim in full mode and {partly} reproduce some of them "
+        f"(the table below lists which; the rest are planned)."
+    )
+
+
 def fill(path: Path, start: str, end: str, content: str) -> bool:
     """Replaces the text between two marker lines of a file; False if the markers are absent."""
     text = path.read_text()
@@ -143,13 +157,14 @@ def fill(path: Path, start: str, end: str, content: str) -> bool:
 def main() -> int:
     if not fill(ROOT / "README.md", START, END, table()):
         raise SystemExit(f"README.md has no {START} ... {END} block to fill.")
-    print(f"README.md: table of {len(PAPERS)} packages updated.")
+    fill(ROOT / "README.md", SUMMARY_START, SUMMARY_END, summary())
+    print(f"README.md: summary and table of {len(PAPERS)} packages updated.")
     # Package READMEs with a claims block get the table of their full-mode results.json.
     for results in sorted((ROOT / "results").glob("*/results.json")):
         readme = ROOT / "packages" / results.parent.name / "README.md"
         data = json.loads(results.read_text())
         if readme.exists() and data.get("mode") == "full":
-            table_md = experiment.claims_markdown(data["claims"])
+            table_md = experiment.claims_markdown(data)
             if fill(readme, CLAIMS_START, CLAIMS_END, table_md):
                 print(f"{readme.relative_to(ROOT)}: claims table updated.")
     return 0

@@ -3,7 +3,7 @@
 ``python tools/run_tests.py [NAME ...] [--jobs N]``: ``shared`` or a package name picks one;
 nothing picks all. Packages run ``--jobs`` at a time (default 2: on small test sizes a JAX
 process keeps about one core busy, so two processes on two cores take ~0.6x the serial time).
-Prints each package's time (flagging any over the 75 s contract), the output of failing
+Prints each package's time (flagging any over the 75 s contract, with its slowest tests), the output of failing
 packages, and one closing line ``jaxpapers: N passed, N failed, N skipped``; exits 1 on failure.
 Test processes compile with ``--xla_backend_optimization_level=0`` (see ``run_one``).
 """
@@ -30,6 +30,7 @@ def targets(names: list[str]) -> list[Path]:
     available |= {p.name: p for p in sorted((ROOT / "packages").glob("*/")) if p.is_dir()}
     if not names:
         return list(available.values())
+    names = [n.replace("_", "-") for n in names]
     unknown = [n for n in names if n not in available]
     if unknown:
         raise SystemExit(f"unknown package(s) {unknown}; choose from {sorted(available)}")
@@ -52,6 +53,8 @@ def run_one(path: Path) -> tuple[str, int, float, dict[str, int], str]:
             "-q",
             "-p",
             "no:cacheprovider",
+            "--durations=8",
+            "--durations-min=2",
             "--rootdir",
             str(ROOT),
         ],
@@ -67,6 +70,12 @@ def run_one(path: Path) -> tuple[str, int, float, dict[str, int], str]:
         kind = "errors" if kind.startswith("error") else kind
         counts[kind] = counts.get(kind, 0) + int(number)
     return path.name, proc.returncode, elapsed, counts, proc.stdout + proc.stderr
+
+
+def slowest_tests(output: str) -> str:
+    """pytest's ``--durations`` block from a run's output (the slowest tests and setups)."""
+    match = re.search(r"=+ slowest \d+ durations =+\n(.*?)(?:\n\n|\n=)", output, re.S)
+    return f"  slowest tests:\n{match.group(1)}" if match else "  (no durations recorded)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             totals[kind] = totals.get(kind, 0) + number
         if code != 0:
             print(f"\n===== {name}: output =====\n{output[-6000:]}")
-    slow = [(n, e) for n, _, e, _, _ in results if e > BUDGET_S]
-    for name, elapsed in slow:
+    slow = [(n, e, out) for n, _, e, _, out in results if e > BUDGET_S]
+    for name, elapsed, output in slow:
         print(f"WARNING: {name} tests took {elapsed:.0f} s, over the {BUDGET_S:.0f} s contract.")
+        print(slowest_tests(output))
     failed_packages = [n for n, code, *_ in results if code != 0]
     failed = totals.get("failed", 0) + totals.get("errors", 0)
     if failed_packages and not failed:

@@ -5,7 +5,9 @@ chosen by the day of the year, which is what CI runs once a full pass no longer 
 For each package: build its wheel and jaxpapers-shared's into a temporary folder, create a fresh
 virtual environment, install the package's wheel with its declared dependencies only (the shared
 wheel comes from the same folder, the rest from the package index), then, outside the repository,
-import it and run ``python -m <import>.reproduce --quick``.
+import it; ``python -m <import>.reproduce --quick`` must then either run or stop naming
+``pip install '<name>[reproduce]'``. Then the ``reproduce`` extra is installed and the quick
+reproduction must run. Prints the venv size without and with the extra.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def run(cmd: list[str], **kwargs) -> None:
         )
 
 
+def du_mb(path: Path) -> float:
+    return (
+        sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+    )
+
+
 def standalone(name: str, work: Path) -> float:
     start = time.perf_counter()
     module = name.replace("-", "_")
@@ -51,26 +59,29 @@ def standalone(name: str, work: Path) -> float:
     # Install our wheel by its path: a same-named project on the package index (PyPI has an
     # unrelated "ntk") must never win; jaxpapers-shared comes from --find-links.
     (wheel,) = wheels.glob(f"{module}-*.whl")
-    run(
-        [
-            *uv(),
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(python),
-            "--find-links",
-            str(wheels),
-            str(wheel),
-        ]
-    )
+    install = [*uv(), "pip", "install", "--quiet", "--python", str(python), "--find-links"]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["JAXPAPERS_PROGRESS"] = "0"
     out = work / "results"
+    reproduce = [str(python), "-m", f"{module}.reproduce", "--quick", "--out", str(out)]
+    # 1. The bare install: the method imports; the reproduction either runs or names the extra.
+    run([*install, str(wheels), str(wheel)])
     run([str(python), "-c", f"import {module}; print({module}.__all__)"], cwd=work, env=env)
-    run([str(python), "-m", f"{module}.reproduce", "--quick", "--out", str(out)], cwd=work, env=env)
+    bare_mb = du_mb(venv)
+    proc = subprocess.run(reproduce, cwd=work, env=env, capture_output=True, text=True)
+    if proc.returncode != 0 and f"pip install '{name}[reproduce]'" not in proc.stderr + proc.stdout:
+        raise RuntimeError(
+            f"{name}: without the reproduce extra, the reproduction failed without naming "
+            f"`pip install '{name}[reproduce]'`:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
+    # 2. With the extra: the quick reproduction runs.
+    run([*install, str(wheels), f"{wheel}[reproduce]"])
+    run(reproduce, cwd=work, env=env)
     if not (out / "results.json").exists():
         raise RuntimeError(f"{name}: the quick reproduction wrote no results.json")
+    print(
+        f"  {name}: venv {bare_mb:.0f} MB bare, {du_mb(venv):.0f} MB with [reproduce]", flush=True
+    )
     return time.perf_counter() - start
 
 
@@ -96,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             first = (day * args.rotate) % len(available)
             names = [available[(first + i) % len(available)] for i in range(args.rotate)]
     else:
-        names = args.names
+        names = [n.replace("_", "-") for n in args.names]
     unknown = [n for n in names if n not in available]
     if unknown or not names:
         raise SystemExit(f"name package(s) from {available}, got {names}")

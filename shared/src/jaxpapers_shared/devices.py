@@ -16,6 +16,7 @@ To try it on a laptop, simulate devices before JAX starts:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -137,9 +138,21 @@ def data_parallel_step(
         return params, opt_state, value
 
     replicated, sharded = replicated_sharding(mesh), batch_sharding(mesh)
-    return jax.jit(
+    jitted = jax.jit(
         step,
         in_shardings=(replicated, replicated, sharded),
         out_shardings=(replicated, replicated, replicated),
         donate_argnums=(0, 1) if donate else (),
     )
+    if mesh.size > 1 and all(d.platform == "cpu" for d in mesh.devices.flat):
+        # XLA:CPU runs the all-reduce of simulated devices on a thread pool sized by the cores;
+        # with several steps queued asynchronously the participants of one step can wait on
+        # threads held by the next, and the program aborts after 40 s (seen with 8 simulated
+        # devices on 2 cores). Finishing each step before dispatching the next avoids it.
+        @functools.wraps(jitted)
+        def blocking_step(params, opt_state, batch):
+            return jax.block_until_ready(jitted(params, opt_state, batch))
+
+        blocking_step.lower = jitted.lower  # type: ignore[attr-defined]
+        return blocking_step
+    return jitted

@@ -1,0 +1,9 @@
+"""Every Python block of the repository's own READMEs runs as pasted."""
+
+from pathlib import Path
+
+from jaxpapers_shared import testing
+
+ROOT = Path(__file__).resolve().parents[2]
+
+test_root_readme_example = testing.readme_tests(ROOT / "README.md")
