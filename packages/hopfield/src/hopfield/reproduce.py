@@ -26,7 +26,7 @@ CPU-scale setup, 3 seeds; every claim reports one value per seed:
      attention-MIL (Ilse et al. 2018), mean and max pooling.
 
 Pass criteria:
-  A. modern recall >= 0.99 at d = 64, N = 1024 (= 16 d); N_max(48) >= 64 N_max(24); the
+  A. modern recall >= 0.99 at d = 64, N = 1024 (= 16 d); log2 N_max(48) / N_max(24) >= 6; the
      classical log-log exponent of N_max(d) between that of d / (2 log d) on the same grid and
      1 (C ~ 0.14 d); median k >= 0.8 N at beta = 0.05 (uniform weights give 0.9 N),
      2 <= k <= N / 2 at the metastable beta, k = 1 at beta = 8.

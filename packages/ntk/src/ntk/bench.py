@@ -1,8 +1,8 @@
 """Benchmarks of ntk, measured in one run (ratios, never asserts).
 
-1. Empirical NTK of a depth-4 ReLU NTKMLP on N = 64 points, widths 256 and 1024 (the Jacobian
-   method at width 2048 would need about 4 GiB): Jacobian contraction vs NTK-vector products vs
-   the structured MLP formula (time, compiled peak memory).
+1. Empirical NTK of a depth-4 ReLU NTKMLP on N = 64 points, widths 256 and 512 (the Jacobian
+   method takes ~40 s per call at width 1024 and would need about 4 GiB at 2048): Jacobian
+   contraction vs NTK-vector products vs the structured MLP formula (time, compiled peak memory).
 2. Analytic ReLU kernel: closed-form arc-cosine recursion vs the Gauss-Hermite quadrature path
    (64 x 64 nodes), N in {64, 256}.
 3. Kernel gradient descent for 1000 steps: eigh-based prediction vs iterating the linear
@@ -46,10 +46,14 @@ def _compile_seconds(fn: Callable[..., Any], *args: Any) -> float:
     return time.perf_counter() - start
 
 
-def _group(task: str, fns: dict[str, Callable[..., Any]], *args: Any, memory: bool = True):
+def _group(
+    task: str, fns: dict[str, Callable[..., Any]], *args: Any, memory: bool = True, repeat: int = 3
+):
     """Rows for candidates that take the same ``args``: warm, interleaved, ratios to the first."""
     compile_s = {name: _compile_seconds(fn, *args) for name, fn in fns.items()}
-    seconds = timing.compare({name: jax.jit(fn) for name, fn in fns.items()}, *args)
+    seconds = timing.compare(
+        {name: jax.jit(fn) for name, fn in fns.items()}, *args, rounds=2, repeat=repeat
+    )
     peak = {
         name: timing.compiled_memory(fn, *args)["peak"] / 2**20 if memory else None
         for name, fn in fns.items()
@@ -90,7 +94,8 @@ def bench_empirical(widths: Sequence[int], num_points: int = 64) -> list:
             return _empirical._ntk_vp(apply, p, x, x, trace_outputs=True, batch_size=8)
 
         fns = {"mlp": mlp, "jacobian": jacobian, "ntk_vp": ntk_vp}
-        rows += _group(f"empirical NTK, width {width}, N={num_points}", fns, params, x)
+        # The generic methods take seconds per call: one timed batch per round.
+        rows += _group(f"empirical NTK, width {width}, N={num_points}", fns, params, x, repeat=1)
     return rows
 
 
@@ -151,7 +156,7 @@ def bench_dynamics(num_points: int, steps: int, lr: float = 1.0) -> list:
 def main(argv: Sequence[str] | None = None) -> None:
     args = experiment.parse_bench_args(__doc__, argv)
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}\n")
-    rows = bench_empirical((128,) if args.quick else (256, 1024))
+    rows = bench_empirical((128,) if args.quick else (256, 512))
     rows += bench_analytic((64,) if args.quick else (64, 256))
     rows += bench_dynamics(64, 100 if args.quick else 1000)
     print(timing.format_table(HEADER, rows))
