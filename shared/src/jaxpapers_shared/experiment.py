@@ -235,7 +235,7 @@ def claims_markdown(results: dict[str, Any] | Sequence[Claim | dict[str, Any]]) 
                     ]
                 )
             )
-        text += "\n".join(lines)
+        text += "\n" + "\n".join(lines)
     if quick:
         text += f"\n\nQuick mode (`--quick`, what the tests run) differs: {quick}"
     return text
