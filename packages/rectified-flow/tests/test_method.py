@@ -170,6 +170,9 @@ def test_bad_inputs_rejected():
         rf.reflow_pairs(linear_field, 1.0, jax.random.PRNGKey(0), 0, lambda k, n: x)
     with pytest.raises(FloatingPointError, match="non-finite"):
         rf.euler_sample(linear_field, jnp.nan, x, 2)
+    # NaN in the input is named as such, not blamed on the model.
+    with pytest.raises(ValueError, match="`z0` contains 1 NaN"):
+        rf.euler_sample(linear_field, 1.0, x.at[0, 0].set(jnp.nan), 2)
     with pytest.raises(ValueError, match="`pair_sampler`"):
         rf.train(linear_field, 1.0, lambda k: (x, jnp.ones((3, 2))), optax.sgd(0.1), 1, KEY)
     with pytest.raises(ValueError, match="`time_embed`"):

@@ -17,7 +17,7 @@ from jaxpapers_shared import checks
 
 
 def float_batch(x: Any, name: str) -> jax.Array:
-    """``x`` as a non-empty float array with a leading batch axis; a TypeError for int/bool."""
+    """``x`` as a non-empty, finite float array with a leading batch axis (TypeError for int)."""
     if isinstance(x, str | bytes) or x is None:
         raise TypeError(f"`{name}` must be an array, got {type(x).__name__} {x!r}.")
     arr = x if isinstance(x, jax.Array) else jnp.asarray(x)
@@ -25,7 +25,7 @@ def float_batch(x: Any, name: str) -> jax.Array:
         raise TypeError(f"`{name}` must hold floats, got dtype {arr.dtype}.")
     if arr.ndim < 1:
         raise ValueError(f"`{name}` must have a leading batch axis, got {name}.shape={arr.shape}.")
-    return checks.array(arr, name, check_finite=False)
+    return checks.array(arr, name)
 
 
 def pair(x0: Any, x1: Any, names: tuple[str, str] = ("x0", "x1")) -> tuple[jax.Array, jax.Array]:
