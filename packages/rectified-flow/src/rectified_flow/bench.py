@@ -8,7 +8,7 @@
    ``train`` compiles once per call, so each variant runs twice (n and 3n steps) on the same
    sampler: the per-step time is the difference over 2n steps, and the compile time (the rest)
    is reported apart.
-3. Quality vs NFE: N-step energy distance of a briefly trained 1-RF and 2-RF.
+3. Quality vs NFE: N-step energy distance of a 1-RF and a 2-RF trained for 1000 steps each.
 
 ``--quick``: N = 1, 8 only, shorter training runs.
 """
