@@ -103,6 +103,11 @@ def test_friction_range_and_special_values():
     )
 
 
+def test_friction_rejects_gradients_of_different_shapes():
+    with pytest.raises(ValueError, match="`grad` and `prev_grad` must have the same shape"):
+        diffgrad.friction_coefficient(jnp.ones(3), jnp.ones((2, 3)))
+
+
 def test_friction_is_between_adam_and_half_adam():
     grads = _grad_sequence(5, seed=1)
     ours, _ = _run(diffgrad.scale_by_diffgrad(), grads)

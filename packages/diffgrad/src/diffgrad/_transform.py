@@ -53,10 +53,14 @@ def friction_coefficient(grad: jax.Array, prev_grad: jax.Array) -> jax.Array:
       xi: same shape as ``grad``, each entry in [0.5, 1]. It is 0.5 exactly where the gradient
       did not change and rounds to 1 in float32 once |g_{t-1} - g_t| exceeds about 17.
 
+    Raises:
+      ValueError: if the two shapes differ (they would broadcast silently).
+
     Note:
       The coefficient depends on the raw scale of the gradient: multiplying the loss by a constant
       changes xi (whereas Adam's direction m/sqrt(v) is scale-invariant).
     """
+    checks.same_shape(grad, prev_grad, ("grad", "prev_grad"))
     return jax.nn.sigmoid(jnp.abs(prev_grad - grad))
 
 
