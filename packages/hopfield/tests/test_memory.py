@@ -1,3 +1,4 @@
+import flax.linen as linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +22,17 @@ def test_update_matches_eq3_numpy_transcription():
         p = np.exp(logits - logits.max())
         expected.append(X @ (p / p.sum()))
     np.testing.assert_allclose(hopfield.update(xi, patterns, beta), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("beta", [0.2, 0.7, 3.0])
+def test_update_is_transformer_attention(beta):
+    # Eq. (10): xi_new = softmax(beta xi X^T) X is attention with query xi, keys = values = X.
+    # flax divides the logits by sqrt(d) itself, so the query is pre-scaled by beta * sqrt(d).
+    patterns, xi = _random(7, n=30, d=16, s=6)
+    q = (beta * np.sqrt(16)) * xi[None, :, None, :]
+    kv = patterns[None, :, None, :]
+    attention = linen.dot_product_attention(q, kv, kv)[0, :, 0, :]
+    np.testing.assert_allclose(hopfield.update(xi, patterns, beta), attention, atol=1e-5)
 
 
 def test_chunked_update_matches_dense():

@@ -112,3 +112,11 @@ def test_rejects_bad_inputs():
         ntk.kernel_gd_predict(k, y, lr=1.0, f0_train=jnp.zeros(5))
     with pytest.raises(ValueError, match="k_test_train"):
         ntk.kernel_gd_predict(k, y, lr=1.0, k_test_train=jnp.zeros((3, 5)))
+    with pytest.raises(ValueError, match="k_train_train"):
+        ntk.kernel_gd_predict(jnp.zeros((0, 0)), jnp.zeros(0), lr=1.0)
+    with pytest.raises(ValueError, match="f0_test"):
+        ntk.kernel_gd_predict(
+            k, y, lr=1.0, k_test_train=jnp.zeros((3, 6)), f0_test=jnp.full(3, jnp.nan)
+        )
+    with pytest.raises(TypeError, match="steps"):
+        ntk.kernel_gd_predict(k, y, lr=1.0, steps=2.5)

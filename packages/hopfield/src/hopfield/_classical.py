@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers_shared import checks
+
 from ._checks import check_positive_int, check_state
 
 __all__ = ["classical_retrieve"]
@@ -21,8 +23,14 @@ __all__ = ["classical_retrieve"]
 def _check_binary(value, name):
     if np.ndim(value) < 1:
         raise ValueError(f"`{name}` must have a last axis of pattern components, got a scalar.")
-    if not isinstance(value, jax.core.Tracer) and not np.all(np.abs(np.asarray(value)) == 1):
-        raise ValueError(f"`{name}` must hold only -1 and +1 entries (bipolar patterns).")
+    if checks.is_concrete(value):
+        entries = np.asarray(value)
+        bad = entries[np.abs(entries) != 1]
+        if bad.size:
+            raise ValueError(
+                f"`{name}` must hold only -1 and +1 entries (bipolar patterns), got "
+                f"{bad.size} other entries such as {bad.flat[0]!r}."
+            )
 
 
 @functools.partial(jax.jit, static_argnames=("steps",))

@@ -1,8 +1,11 @@
 """The 8x8 handwritten digits bundled with scikit-learn, read without importing sklearn.datasets.
 
-``sklearn.datasets`` pulls in most of scikit-learn on import (seconds of CPU), which would be a
-large share of the quick reproduction's 45 s budget; the data is one small gzipped CSV file in
-the installed package. Falls back to ``sklearn.datasets.load_digits`` if the file moved.
+``sklearn.datasets`` pulls in most of scikit-learn on import (seconds of CPU), a large share of
+the quick reproduction's time; the data is one small gzipped CSV file in the installed package.
+Falls back to ``sklearn.datasets.load_digits`` if the file moved. Used by the reproduction and
+the benchmarks only: scikit-learn comes with the ``reproduce`` extra, and importing this module
+without it raises ``ModuleNotFoundError`` for ``sklearn`` (which the reproduction turns into the
+install command).
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+
+if importlib.util.find_spec("sklearn") is None:
+    raise ModuleNotFoundError("load_digits needs scikit-learn's bundled data", name="sklearn")
 
 
 @functools.cache

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers_shared import checks
+
 from ._checks import check_beta, check_patterns
 
 __all__ = [
@@ -137,14 +139,12 @@ def capacity_bound(d: int, beta: float = 1.0, radius_scale: float = 1.0, p: floa
 
     Raises:
       ValueError: ``d`` < 2, ``beta`` or ``radius_scale`` not > 0, ``p`` outside (0, 1].
+      TypeError: ``d`` not an integer.
     """
-    if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 2:
-        raise ValueError(f"`d` must be an integer >= 2, got {d!r}.")
+    d = checks.integer(d, "d", minimum=2)
     check_beta(beta)
-    if not (math.isfinite(radius_scale) and radius_scale > 0):
-        raise ValueError(f"`radius_scale` (K) must be a finite number > 0, got {radius_scale}.")
-    if not 0 < p <= 1:
-        raise ValueError(f"`p` must be a probability in (0, 1], got {p}.")
+    checks.positive(radius_scale, "radius_scale")
+    checks.in_range(p, "p", 0.0, 1.0, closed="right")
     k2 = radius_scale**2
     a = 2.0 / (d - 1) * (1.0 + math.log(2.0 * beta * k2 * p * (d - 1)))
     b = 2.0 * k2 * beta / 5.0
@@ -172,8 +172,7 @@ def head_k_statistic(association: jax.Array, mass: float = 0.9) -> jax.Array:
     Raises:
       ValueError: ``mass`` outside (0, 1]; ``association`` with no last axis.
     """
-    if not 0 < mass <= 1:
-        raise ValueError(f"`mass` must be in (0, 1], got {mass}.")
+    checks.in_range(mass, "mass", 0.0, 1.0, closed="right")
     if np.ndim(association) == 0 or np.shape(association)[-1] == 0:
         raise ValueError(
             f"`association` must be (..., N) with N >= 1, got {np.shape(association)}."

@@ -11,8 +11,7 @@ import jax.numpy as jnp
 from jaxpapers_shared import gaussian
 
 from ._activations import Activation, resolve_activation
-from ._checks import check_pair
-from ._model import check_beta
+from ._checks import check_beta, check_pair
 
 
 class Kernels(NamedTuple):

@@ -8,9 +8,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ._checks import check_finite
+from jaxpapers_shared import checks
 
 
 class Prediction(NamedTuple):
@@ -95,48 +94,56 @@ def kernel_gd_predict(
       iterates.
 
     Raises:
-      ValueError: ``lr <= 0``; negative ``steps`` / ``time`` or both given; a kernel that is not
-        square, not symmetric (tolerance 1e-4 relative) or mismatched with ``y_train`` /
-        ``f0_train``; ``k_test_train`` with a number of columns other than N; non-finite inputs.
+      ValueError: ``lr <= 0``; negative ``steps`` / ``time`` or both given; a kernel that is
+        empty, not square, not symmetric (tolerance 1e-4 relative) or mismatched with
+        ``y_train`` / ``f0_train``; ``k_test_train`` with a number of columns other than N;
+        non-finite inputs.
+      TypeError: ``steps`` not an integer, ``lr`` / ``time`` not a real number.
     """
-    if not np.isscalar(lr) or not lr > 0:
-        raise ValueError(f"`lr` must be > 0, got {lr!r}.")
+    checks.positive(lr, "lr")
     if steps is not None and time is not None:
         raise ValueError(f"give `steps` or `time`, not both; got steps={steps}, time={time}.")
-    if steps is not None and (not isinstance(steps, int | np.integer) or steps < 0):
-        raise ValueError(f"`steps` must be an int >= 0, got {steps!r}.")
-    if time is not None and not time >= 0:
-        raise ValueError(f"`time` must be >= 0, got {time!r}.")
+    if steps is not None:
+        steps = checks.integer(steps, "steps", minimum=0)
+    if time is not None:
+        checks.positive(time, "time", allow_zero=True)
     k_tt = jnp.asarray(k_train_train)
-    if k_tt.ndim != 2 or k_tt.shape[0] != k_tt.shape[1]:
-        raise ValueError(f"`k_train_train` must be square (N, N), got shape {k_tt.shape}.")
-    check_finite(k_tt, "k_train_train")
+    if k_tt.ndim != 2 or k_tt.shape[0] != k_tt.shape[1] or k_tt.shape[0] == 0:
+        raise ValueError(
+            f"`k_train_train` must be a non-empty square (N, N) matrix, got shape {k_tt.shape}."
+        )
+    checks.finite(k_tt, "k_train_train")
     scale = float(jnp.max(jnp.abs(k_tt))) or 1.0
-    if float(jnp.max(jnp.abs(k_tt - k_tt.T))) > 1e-4 * scale:
-        raise ValueError("`k_train_train` must be symmetric (within 1e-4 relative).")
+    asymmetry = float(jnp.max(jnp.abs(k_tt - k_tt.T)))
+    if asymmetry > 1e-4 * scale:
+        raise ValueError(
+            f"`k_train_train` must be symmetric (within 1e-4 relative), got "
+            f"max |K - K^T| = {asymmetry:.3g} for max |K| = {scale:.3g}."
+        )
     n = k_tt.shape[0]
     y = jnp.asarray(y_train, dtype=k_tt.dtype)
     vector = y.ndim == 1
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(f"`y_train` must be ({n},) or ({n}, out), got shape {y.shape}.")
-    check_finite(y, "y_train")
+    checks.finite(y, "y_train")
     y2 = y[:, None] if vector else y
     f0 = jnp.zeros_like(y2) if f0_train is None else jnp.asarray(f0_train, dtype=k_tt.dtype)
     f0 = f0[:, None] if f0.ndim == 1 else f0
     if f0.shape != y2.shape:
         raise ValueError(f"`f0_train` must have the shape of `y_train` {y.shape}, got {f0.shape}.")
-    check_finite(f0, "f0_train")
+    checks.finite(f0, "f0_train")
     k_xt = f0x = None
     if k_test_train is not None:
         k_xt = jnp.asarray(k_test_train, dtype=k_tt.dtype)
         if k_xt.ndim != 2 or k_xt.shape[1] != n:
             raise ValueError(f"`k_test_train` must be (M, {n}), got shape {k_xt.shape}.")
-        check_finite(k_xt, "k_test_train")
+        checks.finite(k_xt, "k_test_train")
         m = k_xt.shape[0]
         f0x = jnp.zeros((m, y2.shape[1]), k_tt.dtype) if f0_test is None else jnp.asarray(f0_test)
         f0x = f0x[:, None] if f0x.ndim == 1 else f0x
         if f0x.shape != (m, y2.shape[1]):
             raise ValueError(f"`f0_test` must be ({m},) or ({m}, out), got shape {f0x.shape}.")
+        checks.finite(f0x, "f0_test")
     mode, horizon = ("steps", steps) if steps is not None else ("time", time)
     if steps is None and time is None:
         mode, horizon = "infinite", 0.0

@@ -10,14 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ._activations import Activation, resolve_activation
-
-
-def check_beta(beta: float) -> float:
-    if not isinstance(beta, int | float) or isinstance(beta, bool) or not math.isfinite(beta):
-        raise TypeError(f"`beta` must be a finite float, got {beta!r}.")
-    if beta < 0:
-        raise ValueError(f"`beta` must be >= 0, got {beta}.")
-    return float(beta)
+from ._checks import check_beta
 
 
 class NTKLinear(nnx.Module):
