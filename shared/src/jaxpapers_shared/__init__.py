@@ -8,6 +8,8 @@ Modules (import the one you need; this package re-exports nothing so that import
 * ``devices``: a mesh over the devices, batch sharding, replication, a data-parallel train step.
 * ``experiment``: the reproduction harness (claims, CLI, results.json, figures, progress).
 * ``timing``: compiled-code timing and memory for ``bench.py`` files.
+* ``curvature``: Hessian-vector products, Lanczos, stochastic Lanczos quadrature, Hutchinson trace
+  and power iteration, matrix-free over pytrees of parameters.
 """
 
 __version__ = "0.1.0"
