@@ -369,6 +369,11 @@ def lanczos(matvec: Matvec, v0: PyTree, order: int, *, reorthogonalize: bool = T
     return result
 
 
+def _eigenpair(value, vector, residual, tol, iterations) -> Eigenpair:
+    converged = jnp.isfinite(residual) & (residual <= tol * jnp.abs(value))
+    return Eigenpair(value, vector, residual, converged, iterations)
+
+
 @functools.partial(jax.jit, static_argnames=("order", "reorthogonalize"))
 def _top_eigenvalue(
     matvec: Partial, v0: PyTree, tol: jax.Array, order: int, reorthogonalize: bool
@@ -384,13 +389,7 @@ def _top_eigenvalue(
     y = vectors[:, -1] @ basis
     y = y / jnp.linalg.norm(y)
     residual = jnp.linalg.norm(flat_matvec(y) - theta * y)
-    return Eigenpair(
-        value=theta,
-        vector=unravel(y),
-        residual=residual,
-        converged=jnp.isfinite(residual) & (residual <= tol * jnp.abs(theta)),
-        iterations=iterations,
-    )
+    return _eigenpair(theta, unravel(y), residual, tol, iterations)
 
 
 def top_eigenvalue(
@@ -451,13 +450,7 @@ def _power_iteration(matvec: Partial, v0: PyTree, tol: jax.Array, max_iter: int)
     v = flat / jnp.linalg.norm(flat)
     start = (v, v, jnp.zeros((), v.dtype), jnp.zeros((), v.dtype), jnp.zeros((), jnp.int32))
     v, _, theta, residual, iterations = jax.lax.while_loop(keep_going, iterate, start)
-    return Eigenpair(
-        value=theta,
-        vector=unravel(v),
-        residual=residual,
-        converged=jnp.isfinite(residual) & (residual <= tol * jnp.abs(theta)),
-        iterations=iterations,
-    )
+    return _eigenpair(theta, unravel(v), residual, tol, iterations)
 
 
 def power_iteration(
