@@ -166,7 +166,7 @@ def _sphere(key: jax.Array, n: int, d: int) -> jax.Array:
     return z / jnp.linalg.norm(z, axis=1, keepdims=True)
 
 
-def _measure(model, x, y, x_test, y_test, lr: float) -> dict[str, float]:
+def _measure(model, lr: float, *, x, y, x_test, y_test) -> dict[str, float]:
     """Sharpness (Gram route), rho(T) for B = 1, the path norm and test MSE at a minimum."""
     sharp = sharpness(model, x, y, loss_tol=None)
     rho = stability_radius(gram_matrix(model, x), lr=lr, batch_size=1)
@@ -180,40 +180,51 @@ def _measure(model, x, y, x_test, y_test, lr: float) -> dict[str, float]:
     }
 
 
-def relu_seed(cfg: Config, seed: int) -> list[dict]:
-    """All runs of one seed: the calibration GD run, then GD and SGD on the eta grid."""
-    keys = jax.random.split(jax.random.PRNGKey(seed), 5)
-    x, teacher = _sphere(keys[0], cfg.n_train, cfg.dim), _sphere(keys[1], 3, cfg.dim)
-    x_test = _sphere(keys[2], cfg.n_test, cfg.dim)
-    y, y_test = (jax.nn.relu(v @ teacher.T).sum(1) for v in (x, x_test))
-    model0 = TwoLayerReLU(cfg.dim, cfg.width, rngs=nnx.Rngs(seed))
-    train = functools.partial(
-        train_to_interpolation,
-        model0,
-        x,
-        y,
-        key=keys[3],
-        loss_tol=cfg.loss_tol,
-        patience=cfg.patience,
-        max_epochs=cfg.max_epochs,
-    )
+def _runner(cfg: Config, model0, x, y, key, measure):
+    """``run(lr, optimizer) -> row``: train GD (full batch) or SGD (B = 1) from ``model0``,
+    then ``measure(model, lr)`` at the minimum when the run converged."""
 
     def run(lr: float, optimizer: str) -> dict:
-        batch = dict(batch_size=cfg.n_train, replacement=False) if optimizer == "gd" else {}
-        model, report = train(lr=lr, **(batch or dict(batch_size=1)))
+        gd = optimizer == "gd"
+        model, report = train_to_interpolation(
+            model0,
+            x,
+            y,
+            lr=lr,
+            batch_size=x.shape[0] if gd else 1,
+            replacement=not gd,
+            key=key,
+            loss_tol=cfg.loss_tol,
+            patience=cfg.patience,
+            max_epochs=cfg.max_epochs,
+        )
         row = dict(optimizer=optimizer, lr=lr, converged=bool(report.converged))
         row.update(diverged=bool(report.diverged), epochs=int(report.epochs))
-        if row["converged"]:
-            row.update(_measure(model, x, y, x_test, y_test, lr))
-        return row
+        return row | (measure(model, lr) if row["converged"] else {})
 
-    calibration = run(cfg.calibration_lr, "gd")
+    return run
+
+
+def _sweep(cfg: Config, calibration_lr: float, run) -> list[dict]:
+    """The calibration GD run, then GD and SGD at ``2 / eta = lambda^(1-q) t^q`` for each q."""
+    calibration = run(calibration_lr, "gd")
     low, high = np.log(calibration["lambda_max"]), np.log(calibration["trace"])
     rows = [calibration | {"optimizer": "gd-calibration"}]
     for q in cfg.grid:
         lr = float(2.0 / np.exp(low + q * (high - low)))
         rows += [run(lr, "gd") | {"q": q}, run(lr, "sgd") | {"q": q}]
     return rows
+
+
+def relu_seed(cfg: Config, seed: int) -> list[dict]:
+    """All two-layer ReLU runs of one seed."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), 5)
+    x, teacher = _sphere(keys[0], cfg.n_train, cfg.dim), _sphere(keys[1], 3, cfg.dim)
+    x_test = _sphere(keys[2], cfg.n_test, cfg.dim)
+    y, y_test = (jax.nn.relu(v @ teacher.T).sum(1) for v in (x, x_test))
+    model0 = TwoLayerReLU(cfg.dim, cfg.width, rngs=nnx.Rngs(seed))
+    measure = functools.partial(_measure, x=x, y=y, x_test=x_test, y_test=y_test)
+    return _sweep(cfg, cfg.calibration_lr, _runner(cfg, model0, x, y, keys[3], measure))
 
 
 def _converged(rows: list[dict], optimizer: str) -> list[dict]:
@@ -320,45 +331,25 @@ def generalization_claim(exp: experiment.Experiment, per_seed: list[list[dict]])
 
 
 def diagonal_seed(cfg: Config, seed: int) -> list[dict]:
+    """All diagonal-linear-network runs of one seed (3-sparse beta* with +-1 entries)."""
     keys = jax.random.split(jax.random.PRNGKey(1000 + seed), 4)
     beta_star = jnp.zeros(cfg.dln_dim).at[:3].set(jnp.sign(jax.random.normal(keys[0], (3,))))
     x = jax.random.normal(keys[1], (cfg.dln_n, cfg.dln_dim))
     x_test = jax.random.normal(keys[2], (cfg.n_test, cfg.dln_dim))
     y, y_test = x @ beta_star, x_test @ beta_star
-    model0 = DiagonalLinearNet(cfg.dln_dim, init_scale=cfg.dln_init)
 
-    def run(lr: float, optimizer: str) -> dict:
-        batch = dict(batch_size=cfg.dln_n, replacement=False) if optimizer == "gd" else {}
-        model, report = train_to_interpolation(
-            model0,
-            x,
-            y,
-            lr=lr,
-            key=keys[3],
-            loss_tol=cfg.loss_tol,
-            patience=cfg.patience,
-            max_epochs=cfg.max_epochs,
-            **(batch or dict(batch_size=1)),
+    def measure(model, lr):
+        sharp = sharpness(model, x, y, loss_tol=None)
+        return dict(
+            trace=float(sharp.trace),
+            lambda_max=float(sharp.lambda_max),
+            weighted_l1=float(weighted_l1(model, x)),
+            l1=float(jnp.abs(model.beta()).sum()),
+            test_mse=float(jnp.mean((model(x_test) - y_test) ** 2)),
         )
-        row = dict(optimizer=optimizer, lr=lr, converged=bool(report.converged))
-        if row["converged"]:
-            sharp = sharpness(model, x, y, loss_tol=None)
-            row.update(
-                trace=float(sharp.trace),
-                lambda_max=float(sharp.lambda_max),
-                weighted_l1=float(weighted_l1(model, x)),
-                l1=float(jnp.abs(model.beta()).sum()),
-                test_mse=float(jnp.mean((model(x_test) - y_test) ** 2)),
-            )
-        return row
 
-    calibration = run(cfg.dln_lr, "gd")
-    low, high = np.log(calibration["lambda_max"]), np.log(calibration["trace"])
-    rows = [calibration | {"optimizer": "gd-calibration"}]
-    for q in cfg.grid:
-        lr = float(2.0 / np.exp(low + q * (high - low)))
-        rows += [run(lr, "gd") | {"q": q}, run(lr, "sgd") | {"q": q}]
-    return rows
+    model0 = DiagonalLinearNet(cfg.dln_dim, init_scale=cfg.dln_init)
+    return _sweep(cfg, cfg.dln_lr, _runner(cfg, model0, x, y, keys[3], measure))
 
 
 def diagonal_claims(exp: experiment.Experiment, per_seed: list[list[dict]]) -> None:
@@ -387,32 +378,41 @@ def diagonal_claims(exp: experiment.Experiment, per_seed: list[list[dict]]) -> N
 # ----------------------------------------------------------------------------- figures
 
 
-def sweep_figure(exp: experiment.Experiment, per_seed: list[list[dict]], name: str) -> None:
-    fig, axes = experiment.new_figure(1, 4, size=(3.6, 3.0))
-    panels = [
-        ("lambda_max", "lambda_max(H)"),
-        ("trace", "tr H"),
-        ("frobenius", "||H||_F"),
-        ("test_mse", "test MSE"),
-    ]
-    all_lr = [r["lr"] for rows in per_seed for r in rows if r["optimizer"] in ("gd", "sgd")]
-    grid = np.geomspace(min(all_lr), max(all_lr), 50)
-    for ax, (key, label) in zip(axes, panels, strict=True):
+# (key, title, scale by eta?, the stability bound on the plotted quantity or None)
+RELU_PANELS = (
+    ("lambda_max", "eta lambda_max(H)  (GD-stable: <= 2)", True, 2.0),
+    ("trace", "eta tr H  (SGD-stable, B = 1: <= 2)", True, 2.0),
+    ("frobenius", "eta ||H||_F", True, None),
+    ("path_norm", "eta x data path norm  (<= eta tr H / 2)", True, 1.0),
+    ("test_mse", "test MSE (train loss < 1e-6)", False, None),
+)
+DIAGONAL_PANELS = (
+    ("lambda_max", "eta lambda_max(H)  (GD-stable: <= 2)", True, 2.0),
+    ("trace", "eta tr H  (SGD-stable, B = 1: <= 2)", True, 2.0),
+    ("weighted_l1", "eta sum_j s_j |beta_j|  (<= eta tr H / 4)", True, 0.5),
+    ("l1", "||beta||_1  (beta*: 3)", False, 3.0),
+    ("test_mse", "test MSE (train loss < 1e-6)", False, None),
+)
+
+
+def sweep_figure(exp: experiment.Experiment, per_seed: list[list[dict]], panels, name: str):
+    """Each measure at the converged minima against eta: GD and SGD, one line per seed."""
+    fig, axes = experiment.new_figure(1, len(panels), size=(3.3, 2.9))
+    colors = {"gd": "tab:blue", "sgd": "tab:orange"}
+    for ax, (key, title, scaled, bound) in zip(axes, panels, strict=True):
         for optimizer, marker in (("gd", "s"), ("sgd", "o")):
-            rows = [r for seed_rows in per_seed for r in _converged(seed_rows, optimizer)]
-            if key in rows[0] if rows else False:
-                ax.scatter(
-                    [r["lr"] for r in rows],
-                    [r[key] for r in rows],
-                    marker=marker,
-                    label=optimizer.upper(),
-                    alpha=0.7,
-                )
-        if key in ("lambda_max", "trace"):
-            ax.plot(grid, 2 / grid, "k--", lw=1, label="2 / eta")
-        ax.set(xscale="log", yscale="log" if key != "test_mse" else "linear", xlabel="eta")
-        ax.set_title(label)
-    axes[0].legend(fontsize=8)
+            for i, rows in enumerate(per_seed):
+                done = sorted(_converged(rows, optimizer), key=lambda r: r["lr"])
+                lrs = np.array([r["lr"] for r in done])
+                values = np.array([r[key] for r in done]) * (lrs if scaled else 1.0)
+                label = f"{optimizer.upper()} (converged runs)" if i == 0 else None
+                ax.plot(lrs, values, marker=marker, color=colors[optimizer], lw=0.8, ms=4,
+                        alpha=0.8, label=label)  # fmt: skip
+        if bound is not None:
+            ax.axhline(bound, color="k", ls="--", lw=1)
+        ax.set(xscale="log", xlabel="learning rate eta")
+        ax.set_title(title, fontsize=8)
+    axes[-1].legend(fontsize=7)
     fig.tight_layout()
     exp.save_figure(fig, name)
 
@@ -454,8 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             dln = [diagonal_seed(cfg, s) for s in experiment.progress(exp.seeds, desc="seeds")]
             diagonal_claims(exp, dln)
             theorem_figure(exp)
-            sweep_figure(exp, relu, "relu_sweep")
-            sweep_figure(exp, dln, "diagonal_sweep")
+            sweep_figure(exp, relu, RELU_PANELS, "relu_sweep")
+            sweep_figure(exp, dln, DIAGONAL_PANELS, "diagonal_sweep")
     return exp.finish()
 
 
