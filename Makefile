@@ -40,9 +40,10 @@ test: setup ## Run all tests, or one package's: make test PKG=cgs (PKG=shared fo
 	$(if $(PKG),$(call require_pkg))
 	$(PY) tools/run_tests.py $(NAME) --jobs $(JOBS)
 
-reproduce: setup ## Check a paper's claims: make reproduce PKG=cgs [QUICK=1] (-> results/PKG/)
-	$(call require_pkg, [QUICK=1])
-	$(PY) -m $(MOD).reproduce $(if $(QUICK),--quick --out results/$(NAME)/quick,--out results/$(NAME))
+reproduce: setup ## Check a paper's claims: make reproduce PKG=cgs [QUICK=1] [PROCS=2] [RESUME=1] (-> results/PKG/)
+	$(call require_pkg, [QUICK=1] [PROCS=N] [RESUME=1])
+	$(if $(PROCS),$(PY) tools/launch.py --procs $(PROCS) --) $(PY) -m $(MOD).reproduce \
+		$(if $(QUICK),--quick --out results/$(NAME)/quick,--out results/$(NAME)) $(if $(RESUME),--resume)
 
 bench: setup ## Benchmark a package against its baseline: make bench PKG=cgs (PKG=shared: IFT vs unrolled)
 	$(call require_pkg, [QUICK=1])

@@ -59,7 +59,13 @@ def test_f1_separation_diffgrad_global_adam_local():
 
 def test_optimize_1d_rejects_bad_inputs():
     tx = optax.adam(0.1)
-    with pytest.raises(ValueError, match="num_steps"):
+    with pytest.raises(ValueError, match="`num_steps`"):
         diffgrad.optimize_1d(tx, diffgrad.F1, jnp.array([0.0]), 0)
-    with pytest.raises(ValueError, match="x0"):
+    with pytest.raises(TypeError, match="`num_steps` must be an integer"):
+        diffgrad.optimize_1d(tx, diffgrad.F1, jnp.array([0.0]), 2.5)
+    with pytest.raises(ValueError, match="`x0` must have 1 axes"):
         diffgrad.optimize_1d(tx, diffgrad.F1, jnp.zeros((2, 2)), 10)
+    with pytest.raises(ValueError, match="`x0` must not be empty"):
+        diffgrad.optimize_1d(tx, diffgrad.F1, jnp.zeros(0), 10)
+    with pytest.raises(ValueError, match="`x0` contains 1 NaN"):
+        diffgrad.optimize_1d(tx, diffgrad.F1, jnp.array([0.0, jnp.nan]), 10)

@@ -103,6 +103,11 @@ def test_friction_range_and_special_values():
     )
 
 
+def test_friction_rejects_gradients_of_different_shapes():
+    with pytest.raises(ValueError, match="`grad` and `prev_grad` must have the same shape"):
+        diffgrad.friction_coefficient(jnp.ones(3), jnp.ones((2, 3)))
+
+
 def test_friction_is_between_adam_and_half_adam():
     grads = _grad_sequence(5, seed=1)
     ours, _ = _run(diffgrad.scale_by_diffgrad(), grads)
@@ -246,6 +251,8 @@ def test_rejects_mismatched_tree_structure():
         ({"eps": 0.0}, "eps"),
         ({"eps": -1e-8}, "eps"),
         ({"weight_decay": -0.1}, "weight_decay"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"eps": float("inf")}, "eps"),
     ],
 )
 def test_rejects_bad_hyperparameters(kwargs, arg):
@@ -255,8 +262,30 @@ def test_rejects_bad_hyperparameters(kwargs, arg):
 
 
 def test_rejects_non_numeric_learning_rate():
-    with pytest.raises(TypeError, match="learning_rate"):
+    with pytest.raises(TypeError, match="`learning_rate` must be a real number"):
         diffgrad.diffgrad("0.1")
+    with pytest.raises(TypeError, match="`learning_rate` must be a real number, got bool"):
+        diffgrad.diffgrad(True)
+
+
+def test_error_message_names_argument_value_and_expectation():
+    with pytest.raises(
+        ValueError, match=r"^`learning_rate` must be a finite number > 0, got -0\.1\.$"
+    ):
+        diffgrad.diffgrad(-0.1)
+
+
+def test_vmapped_learning_rate_grid_is_accepted():
+    # A traced lr (a vmapped grid) cannot be inspected; it must not be rejected either.
+    grads = _grad_sequence(2)
+
+    def first_update(lr):
+        tx = diffgrad.diffgrad(lr)
+        return tx.update(grads[0], tx.init(_params()), _params())[0]["b"]
+
+    lrs = jnp.array([1e-3, 2e-3])
+    updates = jax.vmap(first_update)(lrs)
+    np.testing.assert_allclose(updates[1], 2 * updates[0], rtol=1e-6)
 
 
 def test_scale_by_diffgrad_rejects_bad_betas():

@@ -141,40 +141,94 @@ def test_models_shapes_and_time_dependence():
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 1))
     v = apply_fn(params, x, jnp.full(2, 0.5))
     assert v.shape == x.shape
-    # Samples in a batch must not interact (no batch statistics in the network).
-    np.testing.assert_allclose(
-        apply_fn(params, x[:1], jnp.full(1, 0.5)), v[:1], rtol=1e-4, atol=1e-5
-    )
+    # Samples in a batch must not interact (no batch statistics in the network): changing the
+    # second image leaves the first one's velocity unchanged.
+    v_other = apply_fn(params, x.at[1].set(-x[1]), jnp.full(2, 0.5))
+    np.testing.assert_allclose(v_other[0], v[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(v_other[1], v[1])
 
 
 def test_bad_inputs_rejected():
     x = jnp.ones((4, 2))
-    with pytest.raises(ValueError, match="x0 and x1"):
+    with pytest.raises(ValueError, match="`x0` and `x1`"):
         rf.interpolate(x, jnp.ones((4, 3)), 0.5)
-    with pytest.raises(ValueError, match="t must lie"):
+    with pytest.raises(ValueError, match="`t` must lie in"):
         rf.interpolate(x, x, jnp.full(4, 1.5))
-    with pytest.raises(ValueError, match="t must be"):
+    with pytest.raises(ValueError, match=r"`t` must be a scalar or have shape \(4,\)"):
         rf.interpolate(x, x, jnp.full(3, 0.5))
-    with pytest.raises(TypeError, match="x0"):
+    with pytest.raises(TypeError, match="`x0` must hold floats"):
         rf.interpolate(jnp.ones((4, 2), jnp.int32), x, 0.5)
-    with pytest.raises(ValueError, match="num_steps"):
+    with pytest.raises(ValueError, match="`num_steps`"):
         rf.euler_sample(linear_field, 1.0, x, 0)
-    with pytest.raises(TypeError, match="num_steps"):
+    with pytest.raises(TypeError, match="`num_steps`"):
         rf.euler_sample(linear_field, 1.0, x, 2.5)
-    with pytest.raises(ValueError, match="grid"):
+    with pytest.raises(ValueError, match="`eps`"):
+        rf.euler_sample(linear_field, 1.0, x, 2, eps=-0.1)
+    with pytest.raises(ValueError, match="`grid`"):
         rf.sample_time(jax.random.PRNGKey(0), 4, grid=0)
-    with pytest.raises(ValueError, match="num_pairs"):
+    with pytest.raises(ValueError, match="`num_pairs`"):
         rf.reflow_pairs(linear_field, 1.0, jax.random.PRNGKey(0), 0, lambda k, n: x)
-    with pytest.raises(ValueError, match="method"):
-        rf.ode_sample(linear_field, 1.0, x, method="rk45")
     with pytest.raises(FloatingPointError, match="non-finite"):
         rf.euler_sample(linear_field, jnp.nan, x, 2)
-    with pytest.raises(ValueError, match="x0 and x1"):
-        rf.train(
-            linear_field,
-            1.0,
-            lambda k: (x, jnp.ones((3, 2))),
-            optax.sgd(0.1),
-            1,
-            jax.random.PRNGKey(0),
-        )
+    # NaN in the input is named as such, not blamed on the model.
+    with pytest.raises(ValueError, match="`z0` contains 1 NaN"):
+        rf.euler_sample(linear_field, 1.0, x.at[0, 0].set(jnp.nan), 2)
+    with pytest.raises(ValueError, match="`pair_sampler`"):
+        rf.train(linear_field, 1.0, lambda k: (x, jnp.ones((3, 2))), optax.sgd(0.1), 1, KEY)
+    with pytest.raises(ValueError, match="`time_embed`"):
+        rf.VelocityMLP(2, time_embed="sinusoid", rngs=nnx.Rngs(0))
+
+
+KEY = jax.random.PRNGKey(0)
+
+
+def test_ode_sample_unknown_method_message_does_not_contradict_itself():
+    x = jnp.ones((4, 2))
+    with pytest.raises(ValueError, match="`method` 'euler' is not an ode_sample method") as err:
+        rf.ode_sample(linear_field, 1.0, x, method="euler")
+    assert "euler_sample" in str(err.value)
+    with pytest.raises(ValueError, match="`method` must be one of") as err:
+        rf.ode_sample(linear_field, 1.0, x, method="rk45")
+    message = str(err.value)
+    assert message.endswith("got 'rk45'.") and "'heun', 'rk4', 'dopri5'" in message
+
+
+def test_paired_sampler_names_its_own_arguments():
+    with pytest.raises(ValueError, match="`z0` and `z1` must have the same shape") as err:
+        rf.paired_sampler(jnp.ones((5, 2)), jnp.ones((4, 2)), 2)
+    assert "x0" not in str(err.value)
+    with pytest.raises(ValueError, match="`batch_size`"):
+        rf.paired_sampler(jnp.ones((5, 2)), jnp.ones((5, 2)), 0)
+
+
+def test_energy_distance_rejects_empty_and_mismatched_samples():
+    x = jnp.ones((5, 2))
+    with pytest.raises(ValueError, match="`x` must not be empty"):
+        rf.energy_distance(jnp.ones((0, 2)), x)
+    with pytest.raises(ValueError, match="`y` must not be empty"):
+        rf.energy_distance(x, jnp.ones((0, 2)))
+    with pytest.raises(ValueError, match="`x` and `y` must have the same number of features"):
+        rf.energy_distance(x, jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match="`y` contains 1 NaN"):
+        rf.energy_distance(x, x.at[0, 0].set(jnp.nan))
+    # Different sample sizes are fine; integer data is promoted.
+    assert float(rf.energy_distance(x, jnp.zeros((3, 2), jnp.int32))) > 0
+
+
+def test_loss_under_jit_with_time_closed_over():
+    x0 = jax.random.normal(KEY, (16, 2))
+    x1 = x0 + 2.0
+    t = rf.sample_time(jax.random.PRNGKey(1), 16)
+    eager = rf.rectified_flow_loss(linear_field, 0.5, x0, x1, t)
+    jitted = jax.jit(lambda a: rf.rectified_flow_loss(linear_field, a, x0, x1, t))
+    np.testing.assert_allclose(jitted(0.5), eager, rtol=1e-6)
+    # A closed-over t is concrete, so its range is still checked while tracing.
+    bad = t + 1.0
+    with pytest.raises(ValueError, match="`t` must lie in"):
+        jax.jit(lambda a: rf.rectified_flow_loss(linear_field, a, x0, x1, bad))(0.5)
+
+
+def test_loss_rejects_velocity_of_the_wrong_shape():
+    x = jnp.ones((4, 2))
+    with pytest.raises(ValueError, match="`apply_fn` must return velocities shaped like"):
+        rf.rectified_flow_loss(lambda p, x, t: x[:, :1], None, x, x, 0.5)

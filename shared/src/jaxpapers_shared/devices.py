@@ -1,22 +1,31 @@
 """Data parallelism with ``jax.sharding``: one mesh over the devices, batches split along it.
 
-The same training step runs on one CPU, eight GPUs or a TPU slice: parameters and optimizer
-state are replicated, the batch's leading axis is sharded over the mesh axis ``"data"``, and XLA
-inserts the gradient all-reduce itself (no ``pmap``, no launcher)::
+The same training step runs on one CPU, eight GPUs, a TPU slice or several hosts: parameters and
+optimizer state are replicated, the batch's leading axis is sharded over the mesh axis
+``"data"``, and XLA inserts the gradient all-reduce itself (no ``pmap``)::
 
-    mesh = devices.make_mesh()
+    devices.initialize()              # a no-op for one process; joins the cluster otherwise
+    mesh = devices.make_mesh()        # every device of every process
     step = devices.data_parallel_step(loss_fn, optax.adam(1e-3), mesh)
     params, opt_state = devices.replicate((params, optimizer.init(params)), mesh)
-    for batch in batches:
+    for batch in batches:             # the same global batch on every process (same seed)
         params, opt_state, loss = step(params, opt_state, devices.shard_batch(batch, mesh))
 
-To try it on a laptop, simulate devices before JAX starts:
+Several processes (hosts) run the same program; :func:`initialize` connects them through JAX's
+own runtime (``jax.distributed``), which detects SLURM, Open MPI, Cloud TPU pods and Kubernetes
+by itself, or takes an explicit coordinator. :func:`shard_batch` and :func:`replicate` build
+global arrays from what each process holds, so a training loop does not change with the number
+of processes. ``tools/launch.py`` (``make reproduce ... PROCS=2``) starts N local processes on
+127.0.0.1 for development.
+
+To try several devices on a laptop, simulate them before JAX starts:
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8 python train.py``.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +38,8 @@ __all__ = [
     "DATA_AXIS",
     "batch_sharding",
     "data_parallel_step",
+    "initialize",
+    "is_main_process",
     "make_mesh",
     "replicate",
     "replicated_sharding",
@@ -37,6 +48,91 @@ __all__ = [
 
 DATA_AXIS = "data"
 PyTree = Any
+
+# Set by tools/launch.py for local multi-process runs.
+ENV_COORDINATOR = "JAXPAPERS_COORDINATOR"
+ENV_NUM_PROCESSES = "JAXPAPERS_NUM_PROCESSES"
+ENV_PROCESS_ID = "JAXPAPERS_PROCESS_ID"
+
+
+def _cluster_detected() -> bool:
+    """True inside a multi-process job of a scheduler that ``jax.distributed`` detects."""
+    env = os.environ
+    counts = {
+        "SLURM": env.get("SLURM_NTASKS") if "SLURM_JOB_ID" in env else None,
+        "Open MPI": env.get("OMPI_COMM_WORLD_SIZE"),
+    }
+    if any(c is not None and c.isdigit() and int(c) > 1 for c in counts.values()):
+        return True
+    if "," in env.get("TPU_WORKER_HOSTNAMES", ""):  # a multi-host Cloud TPU slice
+        return True
+    return env.get("JAXPAPERS_DISTRIBUTED", "") == "auto"
+
+
+def initialize(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    heartbeat_timeout_s: int = 100,
+    initialization_timeout_s: int = 300,
+) -> bool:
+    """Joins this process to a multi-process JAX run; a no-op for a single process.
+
+    Call it once, before any other JAX call (it must precede the backend's start). Three ways in:
+
+    * explicit ``coordinator_address`` (``"host:port"`` of process 0), ``num_processes`` and
+      ``process_id``;
+    * the variables ``JAXPAPERS_COORDINATOR``/``JAXPAPERS_NUM_PROCESSES``/
+      ``JAXPAPERS_PROCESS_ID`` (set by ``tools/launch.py``);
+    * a cluster ``jax.distributed`` detects by itself: a SLURM allocation of several tasks, an
+      Open MPI job, a multi-host Cloud TPU slice, or any cluster when
+      ``JAXPAPERS_DISTRIBUTED=auto`` (Kubernetes, say).
+
+    A process that loses a peer stops within ``heartbeat_timeout_s`` with an error naming the
+    dead task, instead of waiting forever in a collective.
+
+    Returns:
+      True if the run spans several processes.
+
+    Raises:
+      ValueError: an incomplete explicit setting, or ``process_id`` outside ``[0, num_processes)``.
+    """
+    if jax.distributed.is_initialized():
+        return jax.process_count() > 1
+    env = os.environ
+    if coordinator_address is None and ENV_COORDINATOR in env:
+        coordinator_address = env[ENV_COORDINATOR]
+        num_processes = int(env[ENV_NUM_PROCESSES])
+        process_id = int(env[ENV_PROCESS_ID])
+    explicit = (coordinator_address, num_processes, process_id)
+    if any(v is not None for v in explicit):
+        if any(v is None for v in explicit):
+            raise ValueError(
+                "give all of `coordinator_address`, `num_processes` and `process_id`, got "
+                f"{coordinator_address!r}, {num_processes!r}, {process_id!r}."
+            )
+        if not (isinstance(num_processes, int) and num_processes >= 1):
+            raise ValueError(f"`num_processes` must be an integer >= 1, got {num_processes!r}.")
+        if not (isinstance(process_id, int) and 0 <= process_id < num_processes):
+            raise ValueError(f"`process_id` must be in [0, {num_processes}), got {process_id!r}.")
+        if num_processes == 1:
+            return False
+    elif not _cluster_detected():
+        return False
+    jax.distributed.initialize(
+        coordinator_address,
+        num_processes,
+        process_id,
+        heartbeat_timeout_seconds=heartbeat_timeout_s,
+        initialization_timeout=initialization_timeout_s,
+    )
+    return jax.process_count() > 1
+
+
+def is_main_process() -> bool:
+    """True on process 0 (the one that prints, writes results and saves figures)."""
+    return jax.process_index() == 0
 
 
 def make_mesh(
@@ -67,30 +163,63 @@ def replicated_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def shard_batch(batch: PyTree, mesh: Mesh) -> PyTree:
+def _global_array(value: Any, sharding: NamedSharding) -> jax.Array:
+    """A global array from a value every process holds in full.
+
+    One process: ``jax.device_put``. Several: each process places only the shards on its own
+    devices (``jax.make_array_from_callback``), which is what works across hosts.
+    """
+    if jax.process_count() == 1:
+        return jax.device_put(value, sharding)
+    if isinstance(value, jax.Array) and not value.is_fully_addressable:
+        return value  # already a global array
+    if isinstance(value, jax.Array) and jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+        data = _global_array(jax.random.key_data(value), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(value))
+    host = np.asarray(value)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def shard_batch(batch: PyTree, mesh: Mesh, *, local: bool = False) -> PyTree:
     """Places every leaf of ``batch`` with its leading axis split over the mesh.
+
+    By default ``batch`` is the *global* batch, the same on every process (drawn from the same
+    seed); each process keeps its own rows. With ``local=True`` each process passes only its
+    own part (``global batch / process count`` rows, as a per-host data loader yields), which
+    ``jax.make_array_from_process_local_data`` assembles into the global batch.
 
     Raises:
       ValueError: a leaf is a scalar or its leading size is not divisible by the mesh size.
     """
     size = mesh.devices.size
+    sharding = batch_sharding(mesh)
+    processes = len({d.process_index for d in mesh.devices.flat})
 
     def place(path, leaf):
-        leaf = jnp.asarray(leaf)
-        if leaf.ndim == 0 or leaf.shape[0] % size:
+        leaf = leaf if isinstance(leaf, jax.Array) else np.asarray(leaf)
+        rows = leaf.shape[0] * (processes if local else 1) if leaf.ndim else 0
+        if leaf.ndim == 0 or rows % size:
             where = jax.tree_util.keystr(path) or "batch"
             raise ValueError(
                 f"`batch`{where} must have a leading (batch) axis divisible by the {size} "
-                f"devices of the mesh, got shape {leaf.shape}. Drop or pad the remainder."
+                f"devices of the mesh, got shape {leaf.shape}"
+                + (f" on each of {processes} processes" if local else "")
+                + ". Drop or pad the remainder."
             )
-        return jax.device_put(leaf, batch_sharding(mesh))
+        if local:
+            return jax.make_array_from_process_local_data(sharding, np.asarray(leaf))
+        return _global_array(leaf, sharding)
 
     return jax.tree_util.tree_map_with_path(place, batch)
 
 
 def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
-    """Copies every leaf of ``tree`` (parameters, optimizer state) to all devices of the mesh."""
-    return jax.device_put(tree, replicated_sharding(mesh))
+    """Copies every leaf of ``tree`` (parameters, optimizer state) to all devices of the mesh.
+
+    Every process must pass the same values (the same initialisation seed).
+    """
+    sharding = replicated_sharding(mesh)
+    return jax.tree.map(lambda leaf: _global_array(leaf, sharding), tree)
 
 
 def data_parallel_step(

@@ -95,6 +95,10 @@ def to_python(value: Any) -> Any:
         return {str(k): to_python(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_python(v) for v in value]
+    if getattr(value, "is_fully_addressable", True) is False and not value.is_fully_replicated:
+        from jax.experimental import multihost_utils
+
+        value = multihost_utils.process_allgather(value, tiled=True)  # sharded over processes
     if hasattr(value, "__array__") and not isinstance(value, str | bytes):
         arr = np.asarray(value)
         if arr.ndim == 0:
@@ -231,7 +235,7 @@ def claims_markdown(results: dict[str, Any] | Sequence[Claim | dict[str, Any]]) 
                     ]
                 )
             )
-        text += "\n".join(lines)
+        text += "\n" + "\n".join(lines)
     if quick:
         text += f"\n\nQuick mode (`--quick`, what the tests run) differs: {quick}"
     return text
@@ -272,6 +276,11 @@ def parse_args(
         help="Folder for results.json and figures (created if missing).",
     )
     parser.add_argument("--seed", type=int, default=0, help="Base PRNG seed.")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Continue long training runs from their last checkpoint under --out.",
+    )
     return parser.parse_args(argv)
 
 
@@ -312,7 +321,10 @@ def _device_summary() -> str:
 
     devices = jax.devices()
     kinds = sorted({d.device_kind for d in devices})
-    return f"{jax.default_backend()} x{len(devices)} ({', '.join(kinds)})"
+    summary = f"{jax.default_backend()} x{len(devices)} ({', '.join(kinds)})"
+    if jax.process_count() > 1:
+        summary += f", {jax.process_count()} processes"
+    return summary
 
 
 def _values(value: Any, name: str, claim: str) -> np.ndarray:
@@ -349,6 +361,10 @@ class Experiment:
       quick_differences: how ``--quick`` differs from the full mode (sizes, bars), written to
         results.json and under the README's claims table.
       quiet: do not print (tests that call ``main`` several times may want this).
+
+    Creating the experiment joins a multi-process run when one was launched
+    (:func:`jaxpapers_shared.devices.initialize`); then only process 0 prints and writes
+    results.json, checkpoints' metadata and figures, while every process computes.
     """
 
     def __init__(
@@ -361,16 +377,21 @@ class Experiment:
         quick_differences: str = "",
         quiet: bool = False,
     ):
+        from jaxpapers_shared import devices
+
+        devices.initialize()
+        self.main_process = devices.is_main_process()
         self.package = package
         self.paper = paper
         self.quick = bool(args.quick)
+        self.resume = bool(getattr(args, "resume", False))
         self.out = Path(args.out)
         self.seed = int(args.seed)
         self.seeds = [int(s) for s in seeds] if seeds is not None else [self.seed]
         if not self.seeds:
             raise ValueError("`seeds` must list at least one seed.")
         self.quick_differences = quick_differences
-        self.quiet = quiet
+        self.quiet = quiet or not self.main_process
         self.claims: list[Claim] = []
         self.controls: list[Control] = []
         self.metrics: dict[str, Any] = {}
@@ -378,7 +399,8 @@ class Experiment:
         self.figures: list[str] = []
         self._start = time.perf_counter()
         try:
-            self.out.mkdir(parents=True, exist_ok=True)
+            if self.main_process:
+                self.out.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError, PermissionError) as error:
             raise SystemExit(f"{package}: cannot write results to {self.out}: {error}") from None
         self.log(
@@ -534,6 +556,13 @@ class Experiment:
         self.log(f"   [control] {name}: {_format(value)}{shown}")
         return control
 
+    def checkpointer(self, name: str, *, every: int):
+        """A :class:`~jaxpapers_shared.checkpoint.Checkpointer` under ``<out>/checkpoints/<name>``
+        that restores only when the run was started with ``--resume``."""
+        from jaxpapers_shared.checkpoint import Checkpointer
+
+        return Checkpointer(self.out / "checkpoints" / name, every=every, resume=self.resume)
+
     def record(self, name: str, value: Any) -> None:
         """Stores a number (or nested list/dict of numbers) under ``metrics`` in results.json."""
         self.metrics[name] = to_python(value)
@@ -543,7 +572,8 @@ class Experiment:
         import matplotlib.pyplot as plt
 
         path = self.out / (name if name.endswith(".png") else f"{name}.png")
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        if self.main_process:
+            fig.savefig(path, dpi=120, bbox_inches="tight")
         plt.close(fig)
         self.figures.append(path.name)
         self.log(f"   figure: {path}")
@@ -616,7 +646,8 @@ class Experiment:
         if not self.claims:
             raise RuntimeError(f"{self.package}: the reproduction recorded no claims.")
         path = self.out / "results.json"
-        path.write_text(json.dumps(self.results(), indent=2) + "\n")
+        if self.main_process:
+            path.write_text(json.dumps(self.results(), indent=2) + "\n")
         failed = [c.name for c in self.claims if not c.passed]
         self.log("")
         self.log(self.table())

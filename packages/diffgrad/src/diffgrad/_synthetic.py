@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers_shared import checks
+
 
 class SyntheticFunction(NamedTuple):
     """A 1-D test function.
@@ -95,13 +97,11 @@ def optimize_1d(
       (num_steps + 1, n) trajectory, row 0 being ``x0``.
 
     Raises:
-      ValueError: if ``num_steps`` < 1 or ``x0`` is not 1-D.
+      ValueError: if ``num_steps`` < 1, or ``x0`` is not 1-D, empty or holds NaN/inf.
+      TypeError: if ``num_steps`` is not an integer.
     """
-    if num_steps < 1:
-        raise ValueError(f"`num_steps` must be >= 1, got {num_steps}.")
-    x0 = jnp.asarray(x0, jnp.float32)
-    if x0.ndim != 1:
-        raise ValueError(f"`x0` must be a 1-D array of starts, got x0.shape={x0.shape}.")
+    num_steps = checks.integer(num_steps, "num_steps", minimum=1)
+    x0 = checks.array(x0, "x0", ndim=1, dtype="float").astype(jnp.float32)
 
     def step(carry, _):
         x, state = carry

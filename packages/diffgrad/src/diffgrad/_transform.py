@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers_shared import checks
+
 FrictionFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
@@ -51,10 +53,14 @@ def friction_coefficient(grad: jax.Array, prev_grad: jax.Array) -> jax.Array:
       xi: same shape as ``grad``, each entry in [0.5, 1]. It is 0.5 exactly where the gradient
       did not change and rounds to 1 in float32 once |g_{t-1} - g_t| exceeds about 17.
 
+    Raises:
+      ValueError: if the two shapes differ (they would broadcast silently).
+
     Note:
       The coefficient depends on the raw scale of the gradient: multiplying the loss by a constant
       changes xi (whereas Adam's direction m/sqrt(v) is scale-invariant).
     """
+    checks.same_shape(grad, prev_grad, ("grad", "prev_grad"))
     return jax.nn.sigmoid(jnp.abs(prev_grad - grad))
 
 
@@ -65,11 +71,9 @@ def _state_dtype(x: jax.Array) -> jnp.dtype:
 
 
 def _check_hyperparameters(b1: float, b2: float, eps: float) -> None:
-    for name, value in (("b1", b1), ("b2", b2)):
-        if not 0.0 <= float(value) < 1.0:
-            raise ValueError(f"`{name}` must be in [0, 1), got {name}={value!r}.")
-    if not float(eps) > 0.0:
-        raise ValueError(f"`eps` must be > 0, got eps={eps!r}.")
+    checks.in_range(b1, "b1", 0.0, 1.0, closed="left")
+    checks.in_range(b2, "b2", 0.0, 1.0, closed="left")
+    checks.positive(eps, "eps")
 
 
 def _scale_by_friction_adam(
@@ -182,17 +186,10 @@ def scale_by_diffgrad(
 
 
 def _check_learning_rate(learning_rate: optax.ScalarOrSchedule) -> None:
-    if callable(learning_rate) or isinstance(learning_rate, jax.core.Tracer):
-        # A schedule, or a value traced under jit/vmap (e.g. a vmapped lr grid), is checked by
-        # nobody: its value is unknown here.
-        return
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float | jax.Array):
-        raise TypeError(
-            "`learning_rate` must be a float or a schedule (callable), "
-            f"got {type(learning_rate).__name__}."
-        )
-    if jnp.ndim(learning_rate) != 0 or not float(learning_rate) > 0.0:
-        raise ValueError(f"`learning_rate` must be a scalar > 0, got {learning_rate!r}.")
+    # A schedule is checked by nobody (its values are unknown here); a value traced under
+    # jit/vmap (a vmapped lr grid) passes `checks.positive` unchecked.
+    if not callable(learning_rate):
+        checks.positive(learning_rate, "learning_rate")
 
 
 def diffgrad(
@@ -234,8 +231,9 @@ def diffgrad(
 
     Raises:
       ValueError: if ``learning_rate`` <= 0, ``b1``/``b2`` outside [0, 1), ``eps`` <= 0 or
-        ``weight_decay`` < 0.
-      TypeError: if ``learning_rate`` is neither a number nor a callable.
+        ``weight_decay`` < 0 (or any of them NaN/inf).
+      TypeError: if ``learning_rate`` is neither a number nor a callable, or another
+        hyperparameter is not a real number.
 
     Example:
       >>> import jax.numpy as jnp, optax, diffgrad
@@ -250,8 +248,7 @@ def diffgrad(
       Regularization", arXiv:1711.05101.
     """
     _check_learning_rate(learning_rate)
-    if not float(weight_decay) >= 0.0:
-        raise ValueError(f"`weight_decay` must be >= 0, got weight_decay={weight_decay!r}.")
+    checks.positive(weight_decay, "weight_decay", allow_zero=True)
     scale = scale_by_diffgrad(b1, b2, eps, mu_dtype, amsgrad=amsgrad)
     if weight_decay == 0.0:
         return optax.chain(scale, optax.scale_by_learning_rate(learning_rate))

@@ -8,15 +8,19 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rectified_flow._checks import check_num_steps, check_pair, check_time
+from rectified_flow import _checks
 
 ApplyFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 
 EPS = 1e-3
 
 
-def _bcast(t: jax.Array, x: jax.Array) -> jax.Array:
-    return t.reshape(t.shape + (1,) * (x.ndim - 1))
+def _checked_interpolation(x0, x1, t) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Validated ``(xt, target, t)`` with ``t`` broadcast to ``(n,)`` in the data's dtype."""
+    x0, x1 = _checks.pair(x0, x1)
+    t = _checks.time(t, x0.shape[0]).astype(x0.dtype)
+    tb = t.reshape(t.shape + (1,) * (x0.ndim - 1))
+    return tb * x1 + (1.0 - tb) * x0, x1 - x0, t
 
 
 def interpolate(x0: jax.Array, x1: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -37,10 +41,8 @@ def interpolate(x0: jax.Array, x1: jax.Array, t: jax.Array) -> tuple[jax.Array, 
       ValueError: shapes differ, ``t`` is not broadcastable to the batch or lies outside [0, 1].
       TypeError: a non-float dtype.
     """
-    x0, x1 = check_pair(x0, x1)
-    t = check_time(t, x0.shape[0])
-    tb = _bcast(t, x0)
-    return tb * x1 + (1.0 - tb) * x0, x1 - x0
+    xt, target, _ = _checked_interpolation(x0, x1, t)
+    return xt, target
 
 
 def rectified_flow_loss(
@@ -52,13 +54,21 @@ def rectified_flow_loss(
       apply_fn: ``apply_fn(params, x, t) -> v`` with ``x`` ``(n, *d)`` and ``t`` ``(n,)``.
       params: the velocity model's parameters (any pytree).
       x0, x1: ``(n, *d)`` coupled samples (independent for 1-RF, reflow pairs for k-RF).
-      t: ``(n,)`` times, e.g. from :func:`sample_time`.
+      t: scalar or ``(n,)`` times in [0, 1], e.g. from :func:`sample_time`.
 
     Returns:
       Scalar loss: mean over the batch and the data dimensions (as the official code).
+
+    Raises:
+      ValueError / TypeError: as :func:`interpolate`, or ``apply_fn`` returns a velocity whose
+        shape differs from ``x0``'s (it would broadcast silently against the target).
     """
-    xt, target = interpolate(x0, x1, t)
-    v = apply_fn(params, xt, jnp.broadcast_to(jnp.asarray(t, xt.dtype), (xt.shape[0],)))
+    xt, target, t = _checked_interpolation(x0, x1, t)
+    v = apply_fn(params, xt, t)
+    if jnp.shape(v) != xt.shape:
+        raise ValueError(
+            f"`apply_fn` must return velocities shaped like `x0` {xt.shape}, got {jnp.shape(v)}."
+        )
     return jnp.mean((v - target) ** 2)
 
 
@@ -76,10 +86,12 @@ def sample_time(key: jax.Array, n: int, eps: float = EPS, grid: int | None = Non
       ``(n,)`` float32 times.
 
     Raises:
-      ValueError / TypeError: ``grid < 1`` or not an int.
+      ValueError / TypeError: ``n`` or ``grid`` < 1 or not an int, ``eps`` outside [0, 1).
     """
+    n = _checks.steps(n, "n")
+    eps = _checks.eps(eps)
     if grid is None:
         return jax.random.uniform(key, (n,), minval=eps, maxval=1.0)
-    k = check_num_steps(grid, "grid")
+    k = _checks.steps(grid, "grid")
     i = jax.random.randint(key, (n,), 0, k)
     return jnp.maximum(i / k, eps).astype(jnp.float32)

@@ -8,7 +8,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rectified_flow._checks import check_pair
+from jaxpapers_shared import checks
+from rectified_flow import _checks
 from rectified_flow._flow import EPS, ApplyFn
 from rectified_flow._samplers import euler_sample
 
@@ -18,8 +19,14 @@ def _sq_norm(x: jax.Array) -> jax.Array:
 
 
 def straightness(
-    apply_fn: ApplyFn, params: Any, z0: jax.Array, num_steps: int = 100, *, eps: float = EPS
-) -> jax.Array:
+    apply_fn: ApplyFn,
+    params: Any,
+    z0: jax.Array,
+    num_steps: int = 100,
+    *,
+    eps: float = EPS,
+    return_samples: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """S(Z) = int_0^1 E||(Z1 - Z0) - dZ_t/dt||^2 dt on the learned ODE (paper eq. 5, Def. 2.4).
 
     Measured on the model's own Euler trajectories with the velocities it outputs (not on the
@@ -29,13 +36,20 @@ def straightness(
       apply_fn, params: the flow.
       z0: ``(n, *d)`` samples of pi_0.
       num_steps: Euler steps of the simulation (the time integral is their average).
+      return_samples: also return the simulated ``z1`` (the same ``num_steps``-step Euler
+        samples :func:`euler_sample` gives), so a caller needs no second simulation.
 
     Returns:
-      Scalar straightness (squared norm summed over data dims, mean over samples).
+      Scalar straightness (squared norm summed over data dims, mean over samples), or
+      ``(straightness, z1)``.
+
+    Raises:
+      As :func:`euler_sample`.
     """
     z1, _, vs = euler_sample(apply_fn, params, z0, num_steps, eps=eps, return_path=True)
     disp = z1 - z0
-    return jnp.mean(jax.vmap(lambda v: jnp.mean(_sq_norm(disp - v)))(vs))
+    s = jnp.mean(jax.vmap(lambda v: jnp.mean(_sq_norm(disp - v)))(vs))
+    return (s, z1) if return_samples else s
 
 
 def sq_euclidean(d: jax.Array) -> jax.Array:
@@ -58,16 +72,45 @@ def transport_cost(
     Returns:
       Scalar mean cost.
     """
-    z0, z1 = check_pair(z0, z1)
+    z0, z1 = _checks.pair(z0, z1, ("z0", "z1"))
     return jnp.mean(cost(z1 - z0))
 
 
-@jax.jit
-def energy_distance(x: jax.Array, y: jax.Array) -> jax.Array:
-    """Energy distance 2E|X - Y| - E|X - X'| - E|Y - Y'| between two ``(n, d)`` samples (V-stat)."""
-    x = x.reshape(x.shape[0], -1)
-    y = y.reshape(y.shape[0], -1)
+def _samples(x: Any, name: str) -> jax.Array:
+    x = checks.array(x, name, dtype="float")
+    if x.ndim < 1:
+        raise ValueError(f"`{name}` must have a leading sample axis, got {name}.shape={x.shape}.")
+    return x.reshape(x.shape[0], -1)
 
+
+def energy_distance(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Energy distance 2E|X - Y| - E|X - X'| - E|Y - Y'| between two samples (V-statistic).
+
+    The V-statistic averages over all pairs, the zero self-distances included, so it is biased
+    upwards by about (E|X - X'| / n + E|Y - Y'| / m): compare models on equal sample sizes.
+
+    Args:
+      x: ``(n, *d)`` samples (trailing axes are flattened).
+      y: ``(m, *d)`` samples with the same number of features.
+
+    Returns:
+      Scalar energy distance (>= 0 up to rounding).
+
+    Raises:
+      ValueError: an empty sample, NaN/inf values, or different feature sizes.
+      TypeError: not an array.
+    """
+    x, y = _samples(x, "x"), _samples(y, "y")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"`x` and `y` must have the same number of features, got x.shape={x.shape} and "
+            f"y.shape={y.shape} (trailing axes flattened)."
+        )
+    return _energy_distance(x, y)
+
+
+@jax.jit
+def _energy_distance(x: jax.Array, y: jax.Array) -> jax.Array:
     def mean_dist(a, b):
         d2 = jnp.sum(a**2, 1)[:, None] + jnp.sum(b**2, 1)[None, :] - 2 * a @ b.T
         return jnp.mean(jnp.sqrt(jnp.maximum(d2, 1e-12)))

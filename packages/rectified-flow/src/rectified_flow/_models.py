@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxpapers_shared import checks
+
 
 def fourier_time(t: jax.Array, dim: int) -> jax.Array:
     """Sinusoidal embedding of ``t`` ``(n,)`` in [0, 1] -> ``(n, dim)``."""
@@ -21,7 +23,7 @@ class VelocityMLP(nnx.Module):
 
     Args:
       dim: data dimension d.
-      hidden: layer width (128 in the brief's 2D experiment).
+      hidden: layer width (128 in the 2D experiment of the reproduction).
       depth: number of hidden layers (3).
       time_embed: ``"concat"`` (t appended to x) or ``"fourier"`` (16 sinusoids appended).
       rngs: ``nnx.Rngs``.
@@ -30,8 +32,10 @@ class VelocityMLP(nnx.Module):
     def __init__(
         self, dim: int, hidden: int = 128, depth: int = 3, *, time_embed: str = "concat", rngs
     ):
-        if time_embed not in ("concat", "fourier"):
-            raise ValueError(f"time_embed must be 'concat' or 'fourier', got {time_embed!r}")
+        checks.one_of(time_embed, "time_embed", ("concat", "fourier"))
+        dim = checks.integer(dim, "dim", minimum=1)
+        hidden = checks.integer(hidden, "hidden", minimum=1)
+        depth = checks.integer(depth, "depth", minimum=1)
         self.time_embed = time_embed
         t_dim = 1 if time_embed == "concat" else 16
         sizes = [dim + t_dim] + [hidden] * depth

@@ -14,8 +14,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rectified_flow._checks import check_finite, check_float, check_num_steps
+from jaxpapers_shared import checks
+from rectified_flow import _checks
 from rectified_flow._flow import EPS, ApplyFn
+
+ODE_METHODS = ("heun", "rk4", "dopri5")
 
 
 def _times(num_steps: int, eps: float) -> jax.Array:
@@ -60,13 +63,14 @@ def euler_sample(
       ``z1`` ``(n, *d)``, or ``(z1, path, velocities)``.
 
     Raises:
-      ValueError / TypeError: ``num_steps`` < 1 or not an int, non-float ``z0``.
+      ValueError / TypeError: ``num_steps`` < 1 or not an int, ``eps`` outside [0, 1),
+        non-float or empty ``z0``.
       FloatingPointError: the samples contain NaN/inf (checked outside ``jit``).
     """
-    num_steps = check_num_steps(num_steps)
-    z0 = check_float("z0", z0)
-    z1, out = _euler(apply_fn, params, z0, num_steps, float(eps), bool(return_path))
-    check_finite("samples", z1)
+    num_steps = _checks.steps(num_steps)
+    z0 = _checks.float_batch(z0, "z0")
+    z1, out = _euler(apply_fn, params, z0, num_steps, _checks.eps(eps), bool(return_path))
+    _checks.finite_samples(z1)
     return (z1, *out) if return_path else z1
 
 
@@ -123,27 +127,39 @@ def ode_sample(
     """Higher-order ODE solve of dZ_t = v(Z_t, t) dt from t = eps to 1.
 
     Args:
-      apply_fn, params, z0: as :func:`euler_sample`.
+      apply_fn, params, z0: as :func:`euler_sample` (Euler itself is :func:`euler_sample`).
       method: ``"heun"`` (2nd order, 2 NFE/step), ``"rk4"`` (4 NFE/step) or ``"dopri5"``
         (adaptive, needs the optional ``diffrax``; the official code uses RK45 at tol 1e-5).
       num_steps: steps of the fixed-step methods.
-      rtol, atol: tolerances of ``dopri5``.
+      rtol, atol: tolerances of ``dopri5`` (> 0).
 
     Returns:
       ``z1`` ``(n, *d)``.
 
     Raises:
-      ValueError: unknown ``method`` or bad ``num_steps``. ImportError: dopri5 without diffrax.
-      FloatingPointError: non-finite samples.
+      ValueError: unknown ``method``, bad ``num_steps``/``eps``/tolerances.
+      ImportError: dopri5 without diffrax. FloatingPointError: non-finite samples.
     """
-    z0 = check_float("z0", z0)
+    if method == "euler":
+        raise ValueError(
+            "`method` 'euler' is not an ode_sample method: Euler steps are "
+            "`euler_sample(apply_fn, params, z0, num_steps)`; ode_sample takes "
+            "'heun', 'rk4' or 'dopri5'."
+        )
+    checks.one_of(method, "method", ODE_METHODS)
+    z0 = _checks.float_batch(z0, "z0")
+    eps = _checks.eps(eps)
     if method in ("heun", "rk4"):
-        z1 = _fixed_step(apply_fn, params, z0, method, check_num_steps(num_steps), float(eps))
-    elif method == "dopri5":
+        z1 = _fixed_step(apply_fn, params, z0, method, _checks.steps(num_steps), eps)
+    else:
+        checks.positive(rtol, "rtol")
+        checks.positive(atol, "atol")
         try:
             import diffrax
         except ImportError as err:  # pragma: no cover - optional extra
-            raise ImportError("method='dopri5' needs the optional dependency diffrax") from err
+            raise ImportError(
+                "`method='dopri5'` needs diffrax: pip install 'rectified-flow[adaptive]'"
+            ) from err
         n = z0.shape[0]
 
         def vf(t, z, args):
@@ -160,9 +176,7 @@ def ode_sample(
             stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         )
         z1 = sol.ys[-1]
-    else:
-        raise ValueError(f"method must be 'euler', 'heun', 'rk4' or 'dopri5', got {method!r}")
-    return check_finite("samples", z1)
+    return _checks.finite_samples(z1)
 
 
 def reflow_pairs(
@@ -193,7 +207,6 @@ def reflow_pairs(
     Raises:
       ValueError: ``num_pairs <= 0``, bad ``num_steps``. FloatingPointError: non-finite z1.
     """
-    if isinstance(num_pairs, bool) or not isinstance(num_pairs, int) or num_pairs <= 0:
-        raise ValueError(f"num_pairs must be a positive int, got {num_pairs!r}")
+    num_pairs = _checks.steps(num_pairs, "num_pairs")
     z0 = sample_pi0(key, num_pairs)
     return z0, euler_sample(apply_fn, params, z0, num_steps, eps=eps)

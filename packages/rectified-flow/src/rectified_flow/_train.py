@@ -11,7 +11,7 @@ import numpy as np
 import optax
 
 from jaxpapers_shared import devices
-from rectified_flow._checks import check_num_steps, check_pair
+from rectified_flow import _checks
 from rectified_flow._flow import EPS, ApplyFn, rectified_flow_loss, sample_time
 
 PairSampler = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
@@ -31,6 +31,7 @@ def independent_sampler(
     batch_size: int,
 ) -> PairSampler:
     """The independent coupling X0 ~ pi_0, X1 ~ pi_1 (trains the 1-rectified flow)."""
+    batch_size = _checks.steps(batch_size, "batch_size")
 
     def sampler(key):
         k0, k1 = jax.random.split(key)
@@ -40,14 +41,42 @@ def independent_sampler(
 
 
 def paired_sampler(z0: jax.Array, z1: jax.Array, batch_size: int) -> PairSampler:
-    """Minibatches of stored pairs (reflow coupling); one index draws both rows, keeping pairs."""
-    z0, z1 = check_pair(z0, z1)
+    """Minibatches of stored pairs (reflow coupling); one index draws both rows, keeping pairs.
+
+    Args:
+      z0, z1: ``(num_pairs, *d)`` paired samples, e.g. from :func:`reflow_pairs`.
+      batch_size: rows per minibatch (drawn with replacement).
+
+    Raises:
+      ValueError / TypeError: ``z0`` and ``z1`` differ in shape, are empty or not floats;
+        ``batch_size`` < 1.
+    """
+    z0, z1 = _checks.pair(z0, z1, ("z0", "z1"))
+    batch_size = _checks.steps(batch_size, "batch_size")
 
     def sampler(key):
         idx = jax.random.randint(key, (batch_size,), 0, z0.shape[0])
         return z0[idx], z1[idx]
 
     return sampler
+
+
+def _check_sampler(pair_sampler: PairSampler, key: jax.Array, num_devices: int) -> None:
+    """The sampler's output shapes, read without running it (``jax.eval_shape``)."""
+    x0, x1 = jax.eval_shape(pair_sampler, key)
+    if x0.shape != x1.shape or not x0.shape:
+        raise ValueError(
+            "`pair_sampler` must return (x0, x1) of one shape (batch, *d), got shapes "
+            f"{x0.shape} and {x1.shape}."
+        )
+    for name, x in (("x0", x0), ("x1", x1)):
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"`pair_sampler` must return float arrays, got {name} {x.dtype}.")
+    if x0.shape[0] % num_devices:
+        raise ValueError(
+            f"`pair_sampler`'s batch of {x0.shape[0]} must be divisible by the mesh's "
+            f"{num_devices} devices."
+        )
 
 
 def train(
@@ -87,15 +116,17 @@ def train(
       :class:`TrainState`.
 
     Raises:
-      ValueError: bad ``steps``/``grid``, or the sampler returns mismatched shapes.
+      ValueError: bad ``steps``/``chunk``/``grid``/``eps``, or ``pair_sampler`` returns
+        arrays of different shapes or a batch the mesh cannot split.
+      FloatingPointError: the loss became NaN/inf.
     """
-    steps = check_num_steps(steps, "steps")
-    chunk = check_num_steps(chunk, "chunk")
+    steps = _checks.steps(steps, "steps")
+    chunk = _checks.steps(chunk, "chunk")
     if grid is not None:
-        check_num_steps(grid, "grid")
-    k_probe = jax.random.PRNGKey(0)
-    check_pair(*pair_sampler(k_probe))
+        _checks.steps(grid, "grid")
+    eps = _checks.eps(eps)
     mesh = devices.make_mesh() if mesh is None else mesh
+    _check_sampler(pair_sampler, key, mesh.devices.size)
 
     @jax.jit
     def make_batch(key):
