@@ -46,6 +46,9 @@ def fast_compile(path: Path) -> bool:
 def run_one(path: Path) -> tuple[str, int, float, dict[str, int], str]:
     start = time.perf_counter()
     env = dict(os.environ, JAXPAPERS_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1")
+    # Two test processes share two cores: a multi-threaded OpenBLAS in each makes them fight
+    # (small eigenproblems measured 15-30x slower under load). One BLAS thread per process.
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Test sizes are tiny, so XLA's backend optimisation passes cost more CPU than the compiled
     # programs ever run (measured: -28% CPU on cgs's quick reproduction, -8% on shared's tests).
     # Results agree up to float rounding; reproduce/bench runs keep the default level. A package
