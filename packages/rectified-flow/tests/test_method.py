@@ -232,3 +232,32 @@ def test_loss_rejects_velocity_of_the_wrong_shape():
     x = jnp.ones((4, 2))
     with pytest.raises(ValueError, match="`apply_fn` must return velocities shaped like"):
         rf.rectified_flow_loss(lambda p, x, t: x[:, :1], None, x, x, 0.5)
+
+
+def test_train_compiles_once_for_same_model_optimizer_and_shapes():
+    apply_fn, params = rf.split(rf.VelocityMLP(2, 16, 1, rngs=nnx.Rngs(0)))
+    traces = []
+
+    def counted(p, x, t):
+        traces.append(x.shape)  # runs only while tracing
+        return apply_fn(p, x, t)
+
+    opt, keys = optax.adam(1e-3), jax.random.split(jax.random.PRNGKey(0), 4)
+    pairs = [jax.random.normal(k, (2, 32, 2)) for k in keys[:2]]
+    first = rf.train(counted, params, rf.paired_sampler(*pairs[0], 8), opt, 4, keys[2])
+    traced = len(traces)
+    assert traced > 0
+    # New stored pairs of the same shape, another key and a custom sampler: no retrace for the
+    # first two; the custom sampler is a new function, so it compiles once and only once.
+    second = rf.train(counted, first.params, rf.paired_sampler(*pairs[1], 8), opt, 4, keys[3])
+    assert len(traces) == traced
+    assert not np.allclose(second.losses, first.losses)
+
+    def sampler(key):
+        return rf.paired_sampler(*pairs[1], 8)(key)
+
+    a = rf.train(counted, params, sampler, opt, 4, keys[2]).losses
+    retraced = len(traces)
+    b = rf.train(counted, params, sampler, opt, 4, keys[2]).losses
+    assert retraced > traced and len(traces) == retraced
+    np.testing.assert_array_equal(a, b)

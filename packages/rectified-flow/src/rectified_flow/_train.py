@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -15,6 +17,7 @@ from rectified_flow import _checks
 from rectified_flow._flow import EPS, ApplyFn, rectified_flow_loss, sample_time
 
 PairSampler = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
+"""Any ``key -> (x0, x1)``; :func:`independent_sampler`/:func:`paired_sampler` build the usual two."""
 
 
 class TrainState(NamedTuple):
@@ -25,22 +28,63 @@ class TrainState(NamedTuple):
     losses: np.ndarray
 
 
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=[],
+    meta_fields=["sample_pi0", "sample_pi1", "batch_size"],
+)
+@dataclasses.dataclass(frozen=True)
+class IndependentSampler:
+    """The independent coupling X0 ~ pi_0, X1 ~ pi_1: ``sampler(key) -> (x0, x1)``.
+
+    A pytree with no leaves: two samplers with the same distributions and batch size are equal,
+    so :func:`train` reuses its compiled step for them.
+    """
+
+    sample_pi0: Callable[[jax.Array, int], jax.Array]
+    sample_pi1: Callable[[jax.Array, int], jax.Array]
+    batch_size: int
+
+    def __call__(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        k0, k1 = jax.random.split(key)
+        return self.sample_pi0(k0, self.batch_size), self.sample_pi1(k1, self.batch_size)
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass, data_fields=["z0", "z1"], meta_fields=["batch_size"]
+)
+@dataclasses.dataclass(frozen=True, eq=False)
+class PairedSampler:
+    """Minibatches of stored pairs: ``sampler(key) -> (z0[idx], z1[idx])``.
+
+    A pytree whose leaves are the stored pairs, so :func:`train` passes them to its compiled
+    step as arguments: a new set of pairs of the same shape does not recompile it.
+    """
+
+    z0: jax.Array
+    z1: jax.Array
+    batch_size: int
+
+    def __call__(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        idx = jax.random.randint(key, (self.batch_size,), 0, self.z0.shape[0])
+        return self.z0[idx], self.z1[idx]
+
+
 def independent_sampler(
     sample_pi0: Callable[[jax.Array, int], jax.Array],
     sample_pi1: Callable[[jax.Array, int], jax.Array],
     batch_size: int,
-) -> PairSampler:
-    """The independent coupling X0 ~ pi_0, X1 ~ pi_1 (trains the 1-rectified flow)."""
-    batch_size = _checks.steps(batch_size, "batch_size")
+) -> IndependentSampler:
+    """The independent coupling X0 ~ pi_0, X1 ~ pi_1 (trains the 1-rectified flow).
 
-    def sampler(key):
-        k0, k1 = jax.random.split(key)
-        return sample_pi0(k0, batch_size), sample_pi1(k1, batch_size)
+    Args:
+      sample_pi0, sample_pi1: ``sample(key, n) -> (n, *d)``.
+      batch_size: pairs per minibatch (>= 1).
+    """
+    return IndependentSampler(sample_pi0, sample_pi1, _checks.steps(batch_size, "batch_size"))
 
-    return sampler
 
-
-def paired_sampler(z0: jax.Array, z1: jax.Array, batch_size: int) -> PairSampler:
+def paired_sampler(z0: jax.Array, z1: jax.Array, batch_size: int) -> PairedSampler:
     """Minibatches of stored pairs (reflow coupling); one index draws both rows, keeping pairs.
 
     Args:
@@ -52,13 +96,7 @@ def paired_sampler(z0: jax.Array, z1: jax.Array, batch_size: int) -> PairSampler
         ``batch_size`` < 1.
     """
     z0, z1 = _checks.pair(z0, z1, ("z0", "z1"))
-    batch_size = _checks.steps(batch_size, "batch_size")
-
-    def sampler(key):
-        idx = jax.random.randint(key, (batch_size,), 0, z0.shape[0])
-        return z0[idx], z1[idx]
-
-    return sampler
+    return PairedSampler(z0, z1, _checks.steps(batch_size, "batch_size"))
 
 
 def _check_sampler(pair_sampler: PairSampler, key: jax.Array, num_devices: int) -> None:
@@ -79,6 +117,43 @@ def _check_sampler(pair_sampler: PairSampler, key: jax.Array, num_devices: int) 
         )
 
 
+class _ChunkConfig(NamedTuple):
+    """What the compiled training chunk is specialised on (hashable: the jit cache key)."""
+
+    apply_fn: ApplyFn
+    optimizer: optax.GradientTransformation
+    eps: float
+    grid: int | None
+    mesh: Any
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _run_chunk(config: _ChunkConfig, params, opt_state, keys, pair_sampler):
+    """``len(keys)`` updates in one ``lax.scan``; compiled once per config and shapes.
+
+    A Python loop of tiny steps would be dominated by dispatch overhead on CPU; a jitted
+    closure built inside :func:`train` would recompile on every call.
+    """
+    apply_fn, optimizer, eps, grid, mesh = config
+    sharding = devices.batch_sharding(mesh)
+
+    def loss_fn(p, batch):
+        x0, x1, t = batch
+        return rectified_flow_loss(apply_fn, p, x0, x1, t)
+
+    step = devices.data_parallel_step(loss_fn, optimizer, mesh)
+
+    def body(carry, k):
+        kp, kt = jax.random.split(k)
+        x0, x1 = pair_sampler(kp)
+        batch = (x0, x1, sample_time(kt, x0.shape[0], eps, grid))
+        p, s, loss = step(*carry, jax.lax.with_sharding_constraint(batch, sharding))
+        return (p, s), loss
+
+    (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), keys)
+    return params, opt_state, losses
+
+
 def train(
     apply_fn: ApplyFn,
     params: Any,
@@ -94,6 +169,10 @@ def train(
     chunk: int = 250,
 ) -> TrainState:
     """Minimises the rectified-flow loss (eq. 1) on a coupling, data-parallel over ``mesh``.
+
+    The compiled training chunk is cached on ``(apply_fn, optimizer, eps, grid, mesh)``, the
+    sampler's kind and the shapes: a second call with the same ones (reflow rounds, another
+    seed, new stored pairs of the same shape) starts at once.
 
     1-RF: ``independent_sampler``; k-RF (reflow): ``paired_sampler`` of :func:`reflow_pairs`,
     starting from the previous flow's ``params`` (the official code fine-tunes); k-step
@@ -128,37 +207,18 @@ def train(
     mesh = devices.make_mesh() if mesh is None else mesh
     _check_sampler(pair_sampler, key, mesh.devices.size)
 
-    @jax.jit
-    def make_batch(key):
-        kp, kt = jax.random.split(key)
-        x0, x1 = pair_sampler(kp)
-        return x0, x1, sample_time(kt, x0.shape[0], eps, grid)
-
-    def loss_fn(p, batch):
-        x0, x1, t = batch
-        return rectified_flow_loss(apply_fn, p, x0, x1, t)
-
-    step = devices.data_parallel_step(loss_fn, optimizer, mesh)
-    sharding = devices.batch_sharding(mesh)
-
-    # Steps run inside one jitted lax.scan per chunk: a Python loop of tiny steps would be
-    # dominated by dispatch overhead on CPU.
-    @jax.jit
-    def run_chunk(params, opt_state, keys):
-        def body(carry, k):
-            batch = jax.lax.with_sharding_constraint(make_batch(k), sharding)
-            p, s, loss = step(*carry, batch)
-            return (p, s), loss
-
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), keys)
-        return params, opt_state, losses
-
     opt_state = optimizer.init(params) if opt_state is None else opt_state
     params, opt_state = devices.replicate((params, opt_state), mesh)
+    if not isinstance(pair_sampler, (IndependentSampler, PairedSampler)):
+        # Any callable: a pytree whose one static part is the function itself.
+        pair_sampler = jax.tree_util.Partial(pair_sampler)
+    config = _ChunkConfig(apply_fn, optimizer, eps, grid, mesh)
     keys = jax.random.split(key, steps)
     losses = []
     for start in range(0, steps, chunk):
-        params, opt_state, loss = run_chunk(params, opt_state, keys[start : start + chunk])
+        params, opt_state, loss = _run_chunk(
+            config, params, opt_state, keys[start : start + chunk], pair_sampler
+        )
         losses.append(loss)
     losses = np.asarray(jnp.concatenate(losses))
     if not np.all(np.isfinite(losses)):
