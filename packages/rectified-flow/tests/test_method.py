@@ -261,3 +261,33 @@ def test_train_compiles_once_for_same_model_optimizer_and_shapes():
     b = rf.train(counted, params, sampler, opt, 4, keys[2]).losses
     assert retraced > traced and len(traces) == retraced
     np.testing.assert_array_equal(a, b)
+
+
+def test_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path):
+    from jaxpapers_shared.checkpoint import Checkpointer
+
+    apply_fn, params = rf.split(rf.VelocityMLP(2, 16, 1, rngs=nnx.Rngs(0)))
+    sampler = rf.paired_sampler(*jax.random.normal(jax.random.PRNGKey(1), (2, 64, 2)), 8)
+    opt, key = optax.adam(1e-2), jax.random.PRNGKey(2)
+    whole = rf.train(apply_fn, params, sampler, opt, 12, key, chunk=4)
+
+    class Stop(Exception):
+        pass
+
+    class StopAfter8(Checkpointer):
+        def save(self, step, state, *, force=False):
+            saved = super().save(step, state, force=force)
+            if step == 8:
+                raise Stop
+            return saved
+
+    with StopAfter8(tmp_path, every=4) as ckpt, pytest.raises(Stop):
+        rf.train(apply_fn, params, sampler, opt, 12, key, chunk=4, checkpointer=ckpt)
+    with Checkpointer(tmp_path, every=4, resume=True) as ckpt:
+        assert ckpt.latest_step == 8
+        resumed = rf.train(apply_fn, params, sampler, opt, 12, key, chunk=4, checkpointer=ckpt)
+    np.testing.assert_array_equal(resumed.losses, whole.losses)
+    for a, b in zip(jax.tree.leaves(resumed.params), jax.tree.leaves(whole.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="chunk"):
+        rf.train(apply_fn, params, sampler, opt, 12, key, chunk=3, checkpointer=ckpt)

@@ -167,6 +167,7 @@ def train(
     mesh: Any = None,
     opt_state: Any = None,
     chunk: int = 250,
+    checkpointer: Any = None,
 ) -> TrainState:
     """Minimises the rectified-flow loss (eq. 1) on a coupling, data-parallel over ``mesh``.
 
@@ -190,6 +191,11 @@ def train(
         the batch size must be divisible by its size.
       opt_state: resume from this optimizer state instead of ``optimizer.init(params)``.
       chunk: updates fused into one compiled ``lax.scan`` (the last chunk may be shorter).
+      checkpointer: a ``jaxpapers_shared.checkpoint.Checkpointer``: the training state
+        (parameters, optimizer state, step, losses so far) is offered to it after every chunk
+        (it writes every ``checkpointer.every`` steps and at the end), and a checkpointer made
+        with ``resume=True`` restarts from its newest state. The keys of all steps come from
+        ``key``, so a resumed run ends with the parameters of an uninterrupted one.
 
     Returns:
       :class:`TrainState`.
@@ -214,12 +220,32 @@ def train(
         pair_sampler = jax.tree_util.Partial(pair_sampler)
     config = _ChunkConfig(apply_fn, optimizer, eps, grid, mesh)
     keys = jax.random.split(key, steps)
-    losses = []
-    for start in range(0, steps, chunk):
+    state = {"params": params, "opt_state": opt_state, "step": 0, "losses": np.zeros(steps)}
+    if checkpointer is not None:
+        if chunk % checkpointer.every and checkpointer.every % chunk:
+            raise ValueError(
+                f"`checkpointer.every` ({checkpointer.every}) and `chunk` ({chunk}) must divide "
+                "one another, so that checkpoints fall on chunk boundaries."
+            )
+        state = checkpointer.restore(state)
+        state["step"], state["losses"] = int(state["step"]), np.asarray(state["losses"])
+    params, opt_state = state["params"], state["opt_state"]
+    losses = [state["losses"][: state["step"]]]
+    for start in range(state["step"], steps, chunk):
         params, opt_state, loss = _run_chunk(
             config, params, opt_state, keys[start : start + chunk], pair_sampler
         )
         losses.append(loss)
+        if checkpointer is not None:
+            end = min(start + chunk, steps)
+            so_far = np.concatenate([np.asarray(x) for x in losses])
+            state = {
+                "params": params,
+                "opt_state": opt_state,
+                "step": end,
+                "losses": np.pad(so_far, (0, steps - end)),
+            }
+            checkpointer.save(end, state, force=end == steps)
     losses = np.asarray(jnp.concatenate(losses))
     if not np.all(np.isfinite(losses)):
         raise FloatingPointError("training loss became NaN/inf; lower the learning rate")

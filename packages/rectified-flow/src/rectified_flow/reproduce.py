@@ -15,6 +15,10 @@ S(2-RF) < 0.1 S(1-RF); one-step ED(2-RF) < 0.2 ED(1-RF) and < 0.05; cost(1-RF) <
 cost(independent) and every reflow round raises the cost by <= 5%; 100-step ED(1-RF) < 0.05.
 Digits: one-step ED(2-RF) < 0.5 ED(1-RF); distilled one-step ED < one-step ED(2-RF). Transfer:
 100-step ED(1-RF) < 0.05 and one-step ED(2-RF) < 0.2 ED(1-RF).
+
+Full mode checkpoints every training run every 500 steps under ``<out>/checkpoints``;
+``--resume`` continues an interrupted run from there (finished runs are not retrained) and ends
+with the numbers of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -75,6 +79,18 @@ def _gaussian(key: jax.Array, n: int) -> jax.Array:
     return rf.standard_normal(key, n, 2)
 
 
+CHECKPOINT_EVERY = 500  # steps; a multiple of `train`'s chunk of 250
+
+
+def _train(exp: experiment.Experiment | None, name: str, *args, **kwargs) -> rf.TrainState:
+    """``rf.train``; with ``exp`` its state is checkpointed under ``<out>/checkpoints/<name>``,
+    and ``--resume`` continues an interrupted run (or skips a finished one) from there."""
+    if exp is None:
+        return rf.train(*args, **kwargs)
+    with exp.checkpointer(name, every=CHECKPOINT_EVERY) as ckpt:
+        return rf.train(*args, checkpointer=ckpt, **kwargs)
+
+
 def train_flows(
     key: jax.Array,
     pi0: Sampler,
@@ -85,25 +101,26 @@ def train_flows(
     num_pairs: int,
     rounds: int,
     batch: int,
+    exp: experiment.Experiment | None = None,
+    tag: str = "",
 ) -> tuple[Callable, list]:
     """1-RF on the independent coupling, then ``rounds - 1`` reflows; returns the params per round.
 
     Each reflow fine-tunes the previous flow on its own 100-step Euler pairs, as the official
-    reflow scripts do.
+    reflow scripts do. With ``exp``, each round is checkpointed as ``<tag>-rf<k>``.
     """
     kinit, ktrain, kpairs = jax.random.split(key, 3)
     apply_fn, params = rf.split(rf.VelocityMLP(dim, 128, 3, rngs=nnx.Rngs(kinit)))
     opt = optax.adam(1e-3)
-    flows = [
-        rf.train(
-            apply_fn, params, rf.independent_sampler(pi0, pi1, batch), opt, steps, ktrain
-        ).params
-    ]
+    coupling = rf.independent_sampler(pi0, pi1, batch)
+    flows = [_train(exp, f"{tag}-rf1", apply_fn, params, coupling, opt, steps, ktrain).params]
     for k in range(1, rounds):
         kp, kt = jax.random.split(jax.random.fold_in(kpairs, k))
         z0, z1 = rf.reflow_pairs(apply_fn, flows[-1], kp, num_pairs, pi0, num_steps=100)
         sampler = rf.paired_sampler(z0, z1, batch)
-        flows.append(rf.train(apply_fn, flows[-1], sampler, opt, steps, kt).params)
+        flows.append(
+            _train(exp, f"{tag}-rf{k + 1}", apply_fn, flows[-1], sampler, opt, steps, kt).params
+        )
     return apply_fn, flows
 
 
@@ -131,6 +148,8 @@ def gaussian_runs(exp: experiment.Experiment, cfg: Config) -> tuple[list[dict], 
             num_pairs=cfg.num_pairs,
             rounds=cfg.rounds,
             batch=cfg.batch,
+            exp=None if exp.quick else exp,
+            tag=f"gaussians-seed{seed}",
         )
         z0, target = _gaussian(k0, cfg.num_eval), rf.eight_gaussians(k1, cfg.num_eval)
         run = {
@@ -248,7 +267,13 @@ def gaussian_figures(exp, apply_fn, flows, runs, step_grid) -> None:
     exp.save_figure(fig, "quality_vs_steps")
 
 
-def digits_run(seed: int, step_grid: Sequence[int], steps: int = 2000, num_pairs: int = 10000):
+def digits_run(
+    seed: int,
+    step_grid: Sequence[int],
+    steps: int = 2000,
+    num_pairs: int = 10000,
+    exp: experiment.Experiment | None = None,
+):
     """1-RF, 2-RF and a one-step distillation of 2-RF on sklearn digits (64-dim), one seed."""
     x = load_digits().data.astype(np.float32) / 8.0 - 1.0
     perm = np.random.default_rng(seed).permutation(len(x))
@@ -262,7 +287,16 @@ def digits_run(seed: int, step_grid: Sequence[int], steps: int = 2000, num_pairs
 
     key = jax.random.PRNGKey(seed)
     apply_fn, flows = train_flows(
-        key, pi0, pi1, dim=64, steps=steps, num_pairs=num_pairs, rounds=2, batch=256
+        key,
+        pi0,
+        pi1,
+        dim=64,
+        steps=steps,
+        num_pairs=num_pairs,
+        rounds=2,
+        batch=256,
+        exp=exp,
+        tag=f"digits-seed{seed}",
     )
     z0 = pi0(jax.random.fold_in(key, 1000), test_x.shape[0])
     out = {
@@ -276,7 +310,9 @@ def digits_run(seed: int, step_grid: Sequence[int], steps: int = 2000, num_pairs
     # LPIPS, which needs downloaded weights).
     zd0, zd1 = rf.reflow_pairs(apply_fn, flows[1], jax.random.fold_in(key, 7), num_pairs, pi0)
     sampler = rf.paired_sampler(zd0, zd1, 256)
-    distilled = rf.train(
+    distilled = _train(
+        exp,
+        f"digits-seed{seed}-distilled",
         apply_fn,
         flows[1],
         sampler,
@@ -299,7 +335,8 @@ def digits_run(seed: int, step_grid: Sequence[int], steps: int = 2000, num_pairs
 
 
 def digits_section(exp: experiment.Experiment, step_grid: Sequence[int]) -> None:
-    runs = [digits_run(seed, step_grid) for seed in experiment.progress(exp.seeds, desc="digits")]
+    seeds = experiment.progress(exp.seeds, desc="digits")
+    runs = [digits_run(seed, step_grid, exp=exp) for seed in seeds]
     exp.record("digits_per_seed", runs)
     exp.log(f"   digits (ED to held-out digits): {runs}")
     one_step_2rf = [run["2-RF"][1] for run in runs]
@@ -329,7 +366,13 @@ def digits_section(exp: experiment.Experiment, step_grid: Sequence[int]) -> None
     )
 
 
-def transfer_run(seed: int, steps: int = 2000, num_pairs: int = 20000, num_eval: int = 2000):
+def transfer_run(
+    seed: int,
+    steps: int = 2000,
+    num_pairs: int = 20000,
+    num_eval: int = 2000,
+    exp: experiment.Experiment | None = None,
+):
     """Domain transfer two moons -> 8 Gaussians, one seed: ED at 1 and 100 Euler steps."""
     moons = make_moons(20000, noise=0.05, random_state=seed)[0] * 2.0 - 1.0
     moons = jnp.asarray(moons, dtype=jnp.float32)
@@ -339,7 +382,16 @@ def transfer_run(seed: int, steps: int = 2000, num_pairs: int = 20000, num_eval:
 
     key = jax.random.PRNGKey(seed)
     apply_fn, flows = train_flows(
-        key, pi0, rf.eight_gaussians, dim=2, steps=steps, num_pairs=num_pairs, rounds=2, batch=512
+        key,
+        pi0,
+        rf.eight_gaussians,
+        dim=2,
+        steps=steps,
+        num_pairs=num_pairs,
+        rounds=2,
+        batch=512,
+        exp=exp,
+        tag=f"transfer-seed{seed}",
     )
     z0 = pi0(jax.random.fold_in(key, 1), num_eval)
     target = rf.eight_gaussians(jax.random.fold_in(key, 2), num_eval)
@@ -353,7 +405,8 @@ def transfer_run(seed: int, steps: int = 2000, num_pairs: int = 20000, num_eval:
 
 
 def transfer_section(exp: experiment.Experiment) -> None:
-    runs = [transfer_run(seed) for seed in experiment.progress(exp.seeds, desc="transfer")]
+    seeds = experiment.progress(exp.seeds, desc="transfer")
+    runs = [transfer_run(seed, exp=exp) for seed in seeds]
     exp.record("transfer_moons_to_8g_per_seed", runs)
     exp.log(f"   transfer (ED to 8 Gaussians): {runs}")
     exp.claim(
