@@ -63,6 +63,25 @@ def test_residual_history_monotone_in_a_norm_sense_and_true_residual():
     assert true <= 1e-4
 
 
+def test_cg_history_holds_true_residuals_after_float32_stagnation():
+    # Past ~80 iterations at 32x32 the recursive residual keeps falling (to 1e-8) while the true
+    # residual of the float32 iterate stalls near 2e-6; the history must show the latter.
+    A = dcdm.laplacian((32, 32))
+    b = _b((32, 32))
+    true = lambda x: float(jnp.linalg.norm(b - A(x)) / jnp.linalg.norm(b))
+    x80, _ = dcdm.cg(A, b, tol=1e-12, max_iter=80)
+    x100, info = dcdm.cg(A, b, tol=1e-12, max_iter=100)
+    hist = np.asarray(info.residual_norms)
+    np.testing.assert_allclose(hist[80], true(x80), rtol=1e-3)
+    np.testing.assert_allclose(hist[100], true(x100), rtol=1e-3)
+    assert hist[100] > 1e-6  # stagnated: a recursive residual would read ~1e-8 here
+    x_fast, info_fast = dcdm.cg(A, b, tol=1e-12, max_iter=100, residual_history=False)
+    np.testing.assert_array_equal(x_fast, x100)
+    fast = np.asarray(info_fast.residual_norms)
+    np.testing.assert_allclose(fast[[0, 100]], hist[[0, 100]], rtol=1e-6)
+    assert np.isnan(fast[1:100]).all()
+
+
 def test_jacobi_pcg_converges():
     op = dcdm.laplacian((16, 16), dcdm.box_obstacle((16, 16)))
     b = _b() * op.mask
@@ -101,6 +120,18 @@ def test_training_reduces_loss_and_network_shapes():
     assert net(rhs[:2]).shape == (2, 16, 16)
     net3 = dcdm.DCDMNet(3, features=2, levels=1, rngs=nnx.Rngs(0))
     assert net3(jnp.ones((1, 4, 4, 4))).shape == (1, 4, 4, 4)
+
+
+def test_train_rejects_a_learning_rate_that_would_ascend():
+    net = dcdm.DCDMNet(2, features=2, levels=1, rngs=nnx.Rngs(0))
+    rhs = dcdm.ritz_rhs(A16, 8, jax.random.key(2))
+    for bad in (-1e-3, 0.0, float("nan")):
+        with pytest.raises(ValueError, match="`learning_rate` must be a finite number > 0"):
+            dcdm.train(net, A16, rhs, jax.random.key(3), steps=1, learning_rate=bad)
+    with pytest.raises(ValueError, match="`batch_size`"):
+        dcdm.train(net, A16, rhs, jax.random.key(3), steps=1, batch_size=9)
+    with pytest.raises(ValueError, match="`steps`"):
+        dcdm.train(net, A16, rhs, jax.random.key(3), steps=0)
 
 
 def test_zero_rhs_returns_zero():

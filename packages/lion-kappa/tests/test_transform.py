@@ -146,3 +146,30 @@ def test_nuclear_on_vector_leaf_raises_at_init():
     opt = lk.lion_kappa(1e-3, lk.nuclear())
     with pytest.raises(ValueError, match="nuclear"):
         opt.init({"w": jnp.ones((3, 3)), "b": jnp.ones((3,))})
+
+
+def test_phase1_envelope_is_exact_in_float64_on_a_logistic_problem():
+    # Phase 1 (Sec. 3): from outside the box, ||x_t||_inf <= 1/lam + (1-lr lam)^t (||x0|| - 1/lam)
+    # at every step; in float64 the only slack is the rounding of (1 - lr*lam)^t.
+    lam, lr, steps = 2.0, 0.01, 1500
+    with jax.enable_x64(True):
+        a = jax.random.normal(jax.random.key(6), (200, 12), jnp.float64)
+        y = jnp.sign(a @ jax.random.normal(jax.random.key(7), (12,), jnp.float64))
+
+        def f(w):
+            return jnp.mean(jnp.logaddexp(0.0, -y * (a @ w)))
+
+        x0 = jnp.full(12, 10.0 / lam)
+        opt = lk.lion_kappa(lr, weight_decay=lam)
+
+        def body(carry, _):
+            x, state = carry
+            updates, state = opt.update(jax.grad(f)(x), state, x)
+            x = optax.apply_updates(x, updates)
+            return (x, state), jnp.max(jnp.abs(x))
+
+        _, norms = jax.lax.scan(body, (x0, opt.init(x0)), None, length=steps)
+        bound = lk.phase1_bound(10.0 / lam, lr, lam, jnp.arange(1, steps + 1))
+        assert norms.dtype == jnp.float64
+        assert int(jnp.sum(norms > bound + 1e-12)) == 0
+        assert float(norms[-1]) <= 1.0 / lam + 1e-12  # inside the box by the end

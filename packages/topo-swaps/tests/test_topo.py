@@ -59,6 +59,10 @@ def test_topo_never_worse_than_start_order():
         ({"init_order": [0, 0, 1, 2, 3, 4]}, "init_order"),
         ({"size_small": 0}, "size_small"),
         ({"no_large_search": -1}, "no_large_search"),
+        ({"size_small": 3, "size_large": 2}, "size_large"),
+        ({"size_large": 16}, "size_large"),
+        ({"max_iter": -1}, "max_iter"),
+        ({"h": "trace"}, "`h`"),
     ],
 )
 def test_bad_input_rejected(kwargs, arg):
@@ -75,7 +79,8 @@ def test_cyclic_w_rejected_as_order():
 
 
 def test_notears_jax_recovers_small_dag_and_satisfies_constraint():
-    W, X = _data(d=5, n=500, seed=1)
+    # d = 8: the shape the quick reproduction compiles NOTEARS for (shared jit cache).
+    W, X = _data(d=8, n=500, seed=1)
     res = ts.notears_linear(X, 0.1)
     assert res.converged and res.h <= 1e-8
     acc = ts.count_accuracy(W != 0, res.W)
@@ -116,5 +121,29 @@ def test_bad_inputs_of_baseline_and_postprocessor():
         ts.TOPO().postprocess(X, np.ones((3, 2)))
     with pytest.raises(ValueError, match="W_other"):
         ts.TOPO().postprocess(X, np.full((6, 6), np.nan))
+    with pytest.raises(ValueError, match="threshold"):
+        ts.refit_score(X, np.zeros((6, 6)), threshold=-0.1)
+    with pytest.raises(ValueError, match="s0"):
+        ts.simulate_dag(jax.random.key(0), 4, 7)
     with pytest.raises(ValueError, match="noise"):
         ts.simulate_linear_sem(jax.random.key(0), np.zeros((3, 3)), 10, noise="cauchy")
+
+
+def _best_swap_decrease(X, res):
+    d = X.shape[1]
+    before = ts.score_of(X, ts.fit_given_order(X, res.order))
+    best = min(
+        ts.score_of(X, ts.fit_given_order(X, ts.swap_order(res.order, (i, j))))
+        for i in range(d)
+        for j in range(i)
+    )
+    return before - best
+
+
+def test_every_pair_as_candidate_ends_swap_optimal():
+    # With size_small = size_large = d(d-1)/2, TOPO stops only when no swap lowers F.
+    _, X = _data(seed=2)
+    cap = 6 * 5 // 2
+    res = ts.topo_fit(X, np.arange(6)[::-1].copy(), size_small=cap, size_large=cap)
+    assert res.converged
+    assert _best_swap_decrease(X, res) <= 1e-9

@@ -11,6 +11,7 @@ import optax
 from flax import nnx
 
 from dcdm._models import DCDMNet
+from jaxpapers_shared import checks
 
 
 def scaled_residual_loss(
@@ -70,16 +71,19 @@ def train(
         ``(model, losses)`` with the mean loss of every chunk.
 
     Raises:
-        ValueError: ``steps < 1`` or ``batch_size`` outside ``[1, len(rhs)]``.
+        ValueError: ``steps`` or ``chunk`` < 1, ``batch_size`` outside ``[1, len(rhs)]``,
+            ``learning_rate`` not a finite number > 0 (a negative one would ascend the loss),
+            or ``rhs`` empty or not finite.
+        TypeError: ``steps``, ``batch_size`` or ``chunk`` not an integer.
     """
-    if steps < 1:
-        raise ValueError(f"`steps` must be >= 1, got {steps}.")
-    if not 1 <= batch_size <= rhs.shape[0]:
-        raise ValueError(f"`batch_size` must be in [1, {rhs.shape[0]}], got {batch_size}.")
+    checks.integer(steps, "steps", minimum=1)
+    checks.integer(chunk, "chunk", minimum=1)
+    checks.positive(learning_rate, "learning_rate")
+    rhs = checks.array(rhs, "rhs", dtype="float")
+    checks.integer(batch_size, "batch_size", minimum=1, maximum=rhs.shape[0])
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = optax.adam(learning_rate)
     opt_state = tx.init(params)
-    rhs = jnp.asarray(rhs)
 
     def loss_fn(p, batch):
         net = nnx.merge(graphdef, p, rest)

@@ -14,6 +14,8 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxpapers_shared import checks
+
 Scope = Literal["elementwise", "leaf", "global"]
 
 # Indicators are evaluated with a relative slack so that an iterate sitting on the boundary of the
@@ -61,8 +63,7 @@ def _indicator(gauge_value: jax.Array) -> jax.Array:
 
 
 def _check_scope(scope: Any) -> None:
-    if scope not in ("leaf", "global"):
-        raise ValueError(f'`scope` must be "leaf" or "global", got {scope!r}.')
+    checks.one_of(scope, "scope", ("leaf", "global"))
 
 
 def _pnorm(x: jax.Array, ord_: float) -> jax.Array:
@@ -125,10 +126,7 @@ def lp(p: float, scope: Scope = "leaf") -> Kappa:
       TypeError: ``p`` is not a real number.
       ValueError: ``p < 1`` or not finite (K is then not a convex norm), or an unknown ``scope``.
     """
-    if isinstance(p, bool) or not isinstance(p, int | float):
-        raise TypeError(f"`p` must be a real number, got {type(p).__name__}.")
-    if not math.isfinite(p) or p < 1:
-        raise ValueError(f"`p` must be finite and >= 1 (||.||_p is not convex for p < 1), got {p}.")
+    checks.in_range(p, "p", 1.0)  # ||.||_p is not a convex norm for p < 1
     _check_scope(scope)
     if p == 1:
         return l1()
@@ -231,10 +229,7 @@ def huber(delta: float = 1.0) -> Kappa:
       TypeError: ``delta`` is not a real number.
       ValueError: ``delta <= 0`` or not finite.
     """
-    if isinstance(delta, bool) or not isinstance(delta, int | float):
-        raise TypeError(f"`delta` must be a real number, got {type(delta).__name__}.")
-    if not (delta > 0 and math.isfinite(delta)):
-        raise ValueError(f"`delta` must be finite and > 0, got {delta}.")
+    checks.positive(delta, "delta")
     delta = float(delta)
 
     def value(tree: Any) -> jax.Array:

@@ -6,23 +6,18 @@ Fixed points of Lion-K satisfy ``lam x in dK(-grad f(x))``, i.e. first-order sta
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from jaxpapers_shared import checks
 from lion_kappa._kappa import Kappa
 
 
 def _check_lam(weight_decay: Any) -> float:
-    if not isinstance(weight_decay, int | float) or isinstance(weight_decay, bool):
-        raise TypeError(f"`weight_decay` must be a float, got {type(weight_decay).__name__}.")
-    if not (weight_decay > 0 and math.isfinite(weight_decay)):
-        raise ValueError(
-            f"`weight_decay` must be finite and > 0 (lam = 0 has no constraint), got {weight_decay}."
-        )
+    checks.positive(weight_decay, "weight_decay")  # lam = 0 has no constraint
     return float(weight_decay)
 
 
@@ -77,7 +72,7 @@ def stationarity_residual(x: Any, grads: Any, kappa: Kappa, weight_decay: float)
     Returns:
       A scalar, ``+inf`` when ``lam x`` is outside ``dom K*``.
 
-    Differs from the brief: the brief suggests ``||lam x - dK(-g)||``, which is not zero at
+    Why not the residual ``||lam x - dK(-g)||``: it is not zero at
     interior solutions of the box problem (there ``g = 0`` and ``sign(0) = 0 != lam x``), because
     ``dK`` returns one subgradient, not the subdifferential; the gap is exact for every K.
     """
@@ -128,7 +123,8 @@ def phase1_bound(x0_norm: Any, learning_rate: float, weight_decay: float, t: Any
       ValueError: ``learning_rate <= 0``, ``weight_decay <= 0`` or ``lr * lam > 1``.
     """
     lam = _check_lam(weight_decay)
-    if not (learning_rate > 0 and learning_rate * lam <= 1):
+    checks.positive(learning_rate, "learning_rate")
+    if not learning_rate * lam <= 1:
         raise ValueError(
             f"`learning_rate` must be > 0 with learning_rate * weight_decay <= 1, got "
             f"{learning_rate} (times {lam})."

@@ -7,7 +7,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.datasets import load_breast_cancer
 
 
 class Logistic(NamedTuple):
@@ -18,7 +17,12 @@ class Logistic(NamedTuple):
 
 
 def breast_cancer(dtype: jnp.dtype = jnp.float64) -> Logistic:
-    """The data of the box-constrained logistic regression (standardized, bias column appended)."""
+    """The data of the box-constrained logistic regression (standardized, bias column appended).
+
+    Needs scikit-learn (the ``reproduce`` extra).
+    """
+    from sklearn.datasets import load_breast_cancer
+
     x, y = load_breast_cancer(return_X_y=True)
     x = (x - x.mean(0)) / x.std(0)
     a = np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)

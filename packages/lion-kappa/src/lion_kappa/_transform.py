@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxpapers_shared import checks
 from lion_kappa._kappa import Kappa, l1
 
 
@@ -19,10 +19,7 @@ class ScaleByLionKappaState(NamedTuple):
 
 
 def _check_beta(name: str, value: Any) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a float in [0, 1], got {type(value).__name__}.")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1], got {value}.")
+    checks.in_range(value, name, 0.0, 1.0)
 
 
 def _check_kappa(kappa: Any) -> None:
@@ -133,18 +130,9 @@ def lion_kappa(
       L. Chen, B. Liu, K. Liang, Q. Liu. Lion Secretly Solves Constrained Optimization: As
       Lyapunov Predicts. ICLR 2024, arXiv:2310.05898.
     """
-    if not isinstance(weight_decay, int | float) or isinstance(weight_decay, bool):
-        raise TypeError(f"`weight_decay` must be a float, got {type(weight_decay).__name__}.")
-    if not (weight_decay >= 0 and math.isfinite(weight_decay)):
-        raise ValueError(f"`weight_decay` must be finite and >= 0, got {weight_decay}.")
+    checks.positive(weight_decay, "weight_decay", allow_zero=True)
     if not callable(learning_rate):
-        if not isinstance(learning_rate, int | float) or isinstance(learning_rate, bool):
-            raise TypeError(
-                f"`learning_rate` must be a float or an optax schedule, got "
-                f"{type(learning_rate).__name__}."
-            )
-        if not (learning_rate > 0 and math.isfinite(learning_rate)):
-            raise ValueError(f"`learning_rate` must be finite and > 0, got {learning_rate}.")
+        checks.positive(learning_rate, "learning_rate")
         if learning_rate * weight_decay > 1:
             raise ValueError(
                 f"`learning_rate * weight_decay` must be <= 1 (else 1 - lr*lam < 0 and the iterate "

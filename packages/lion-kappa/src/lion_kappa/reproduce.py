@@ -1,17 +1,19 @@
 """Reproduces *Lion Secretly Solves Constrained Optimization: As Lyapunov Predicts* (Sec. 3).
 
 Claim (Sec. 3, abstract): Lion with decoupled weight decay lam minimizes f subject to
-||x||_inf <= 1/lam; Lion-K minimizes f(x) + (1/lam) K*(lam x); iterates enter the constraint set
-exponentially fast (phase 1).
+||x||_inf <= 1/lam; more generally Lion-K minimizes f(x) + (1/lam) K*(lam x).
 CPU-scale setup: logistic regression on sklearn's breast_cancer (569 x 31, standardized, bias
-column), full batch, float64, lam = 2, lr 0.01 linearly decayed to 0 (2 000 steps quick, 20 000
-full); references by accelerated projected gradient (box, l2 ball) and Newton (ridge). Adam and
-AdamW (same lam, same schedule) run side by side. Full mode adds an MLP on load_digits trained
-with minibatch Lion (lam = 10) beside AdamW.
-Pass criterion: Lion gap f - f* <= 1e-6 with ||x||_inf <= 1/lam + 1e-6; Adam ends with
-||x||_inf > 2/lam; AdamW misses the box optimum (gap > 1e-6 or outside the box); Lion-l2 gap <= 1e-6
-inside the ball; half-squared K within 1e-4 of the ridge solution; the phase-1 envelope holds at
-every one of 3 000 steps; (full) the MLP's leaves stay in the box at every logged step.
+column), full batch, float64, lam = 2, lr 0.01 linearly decayed to 0 over 20 000 steps (quick:
+2 000); reference optima by accelerated projected gradient (box, l2 ball; 50 000 steps, quick
+10 000) and Newton (ridge). Adam (no decay) and AdamW (same lam, same schedule) run beside Lion.
+Full mode adds an MLP on load_digits trained with minibatch Lion (lam = 10) beside AdamW, each
+with its learning rate picked on a validation split (reported, not a claim).
+Pass criteria: Lion's gap f(x_T) - f* <= 1e-6 on the box; Lion-l2's gap <= 1e-6 on the l2 ball;
+Lion with K = half squared l2 ends within 1e-4 (l2 distance) of the exact ridge solution.
+Controls (baselines, not counted): Adam ends outside the box (||x||_inf > 2/lam), so the
+constraint is active; AdamW with the same lam has gap > 1e-6 (it solves a different problem).
+That iterates enter the box exponentially (phase 1) and never leave it holds by construction of
+the update; tests check it (tests/test_transform.py).
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ import numpy as np
 import optax
 
 from jaxpapers_shared import experiment
+from jaxpapers_shared.experiment import above, at_most
+
+with experiment.reproduce_imports("lion-kappa"):
+    import matplotlib  # noqa: F401  (figures, through experiment.new_figure)
+    from flax import nnx
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
 from lion_kappa import _problems
 from lion_kappa._kappa import Kappa, half_squared, l1, l2
-from lion_kappa._objective import constraint_violation, phase1_bound, stationarity_residual
+from lion_kappa._objective import constraint_violation, stationarity_residual
 from lion_kappa._transform import lion_kappa
 
 PAPER = "Lion Secretly Solves Constrained Optimization: As Lyapunov Predicts"
@@ -104,34 +114,30 @@ def _box_section(exp: experiment.Experiment, data, steps: int, ref_steps: int) -
     )
     lion, adam, adamw = out["Lion"], out["Adam"], out["AdamW"]
     exp.claim(
-        "Lion (lam=2) reaches the box optimum: f - f*",
+        "Lion (lam = 2) reaches the box optimum: f(x_T) - f*",
         reference="Sec. 3, abstract",
         ours=lion["gap"],
         baseline=adamw["gap"],
-        baseline_name="AdamW",
-        paper="min f s.t. inf-norm(x) <= 1/lam",
-        criterion="gap <= 1e-6 and inf-norm(x) <= 1/lam + 1e-6",
-        passed=lion["gap"] <= 1e-6 and lion["norm"] <= radius + 1e-6,
-        note=f"inf-norm(x_T) = {lion['norm']:.7f}, inf-norm(x_T - x*) = {lion['dist']:.1e}",
+        baseline_name="AdamW, same lam",
+        expect=at_most(1e-6),
+        note=(
+            f"inf-norm(x_T) = {lion['norm']:.7f} (radius 0.5), "
+            f"inf-norm(x_T - x*) = {lion['dist']:.1e}"
+        ),
     )
-    exp.claim(
-        "Adam (no decay) leaves the box: inf-norm(x_T)",
+    exp.control(
+        "Adam (no decay) ends outside the box: inf-norm(x_T)",
         reference="Sec. 3",
-        ours=lion["norm"],
-        baseline=adam["norm"],
-        baseline_name="Adam",
-        criterion="Adam inf-norm(x) > 2/lam = 1",
-        passed=adam["norm"] > 2.0 * radius,
+        value=adam["norm"],
+        expect=above(2.0 * radius),
+        note="the box constraint is active: the unconstrained optimum lies outside it",
     )
-    exp.claim(
-        "AdamW (same lam) misses the box optimum",
+    exp.control(
+        "AdamW (same lam) misses the box optimum: f(x_T) - f*",
         reference="Sec. 3",
-        ours=lion["dist"],
-        baseline=adamw["dist"],
-        baseline_name="AdamW",
-        criterion="AdamW gap > 1e-6 or inf-norm(x) > 1/lam + 1e-6 (values: inf-norm(x_T - x*))",
-        passed=adamw["gap"] > 1e-6 or adamw["norm"] > radius + 1e-6,
-        note=f"AdamW gap {adamw['gap']:.2e}, inf-norm(x) {adamw['norm']:.4f}",
+        value=adamw["gap"],
+        expect=above(1e-6),
+        note=f"inf-norm(x_T) = {adamw['norm']:.4f}, inf-norm(x_T - x*) = {adamw['dist']:.2e}",
     )
     fig, (ax1, ax2) = experiment.new_figure(1, 2)
     steps_axis = np.arange(1, steps + 1)
@@ -164,14 +170,13 @@ def _other_kappa_section(exp: experiment.Experiment, data, steps: int, ref_steps
     pg_gap = float(_problems.logistic_loss(x_pg, data)) - f_star
     exp.record("l2_Lion_violation", float(constraint_violation(x, l2(), LAM)))
     exp.claim(
-        "Lion-l2 reaches the l2-ball optimum: f - f*",
+        "Lion-l2 (lam = 2) reaches the l2-ball optimum: f(x_T) - f*",
         reference="Sec. 3 (K = l2 norm)",
         ours=gap,
         baseline=pg_gap,
         baseline_name=f"FISTA-PG, {steps} steps",
-        criterion="gap <= 1e-6 and l2-norm(x) <= 1/lam + 1e-6",
-        passed=gap <= 1e-6 and norm <= radius + 1e-6,
-        note=f"l2-norm(x_T) = {norm:.7f}",
+        expect=at_most(1e-6),
+        note=f"l2-norm(x_T) = {norm:.7f} (radius 0.5)",
     )
     x_ridge = _problems.ridge_newton(data, LAM)
     x, _, _ = _run(
@@ -180,48 +185,23 @@ def _other_kappa_section(exp: experiment.Experiment, data, steps: int, ref_steps
     dist = float(jnp.linalg.norm(x - x_ridge))
     x_adamw, _, _ = _run(optax.adamw(schedule, weight_decay=LAM), data, steps, x0, _inf_norm)
     exp.claim(
-        "half-squared K solves ridge: l2-norm(x_T - x_ridge)",
+        "K = half squared l2 solves ridge: l2-norm(x_T - x_ridge)",
         reference="Sec. 3 (K = half squared l2)",
         ours=dist,
         baseline=float(jnp.linalg.norm(x_adamw - x_ridge)),
-        baseline_name="AdamW",
-        criterion="ours <= 1e-4",
-        passed=dist <= 1e-4,
-    )
-
-
-def _phase1_section(exp: experiment.Experiment, data) -> None:
-    steps = 3000
-    x0 = jnp.full(data.a.shape[1], 10.0 / LAM)
-    _, norms, _ = _run(lion_kappa(LR, l1(), weight_decay=LAM), data, steps, x0, _inf_norm)
-    bound = phase1_bound(10.0 / LAM, LR, LAM, jnp.arange(1, steps + 1))
-    # 1e-12 absorbs float64 rounding of the product (1 - lr*lam)^t; the inequality itself is exact.
-    violations = int(jnp.sum(norms > bound + 1e-12))
-    _, adam_norms, _ = _run(optax.adam(LR), data, steps, x0, _inf_norm)
-    exp.record("phase1_final_inf_norm", float(norms[-1]))
-    exp.record("phase1_first_step_inside", int(jnp.argmax(norms <= 1.0 / LAM + 1e-12)) + 1)
-    exp.claim(
-        "phase 1: inf-norm(x_t) <= 1/lam + (1-lr lam)^t (inf-norm(x0) - 1/lam), violations",
-        reference="Sec. 3 (phase 1)",
-        ours=violations,
-        baseline=int(jnp.sum(adam_norms > bound + 1e-12)),
-        baseline_name="Adam",
-        criterion="0 violations in 3000 steps",
-        passed=violations == 0,
+        baseline_name="AdamW, same lam",
+        expect=at_most(1e-4),
     )
 
 
 def _mlp_section(exp: experiment.Experiment, seed: int) -> None:
-    from flax import nnx
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     lam, steps, batch, log_every = 10.0, 3000, 128, 50
     x, y = load_digits(return_X_y=True)
     x = x / 16.0
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.3, random_state=seed)
-    xtr, xte = jnp.asarray(xtr, jnp.float32), jnp.asarray(xte, jnp.float32)
-    ytr, yte = jnp.asarray(ytr), jnp.asarray(yte)
+    xtr, xva, ytr, yva = train_test_split(xtr, ytr, test_size=0.2, random_state=seed)
+    xtr, xva, xte = (jnp.asarray(a, jnp.float32) for a in (xtr, xva, xte))
+    ytr, yva, yte = jnp.asarray(ytr), jnp.asarray(yva), jnp.asarray(yte)
 
     class MLP(nnx.Module):
         def __init__(self, rngs: nnx.Rngs):
@@ -232,15 +212,14 @@ def _mlp_section(exp: experiment.Experiment, seed: int) -> None:
             return self.l2(jax.nn.relu(self.l1(h)))
 
     graphdef, params0 = nnx.split(MLP(nnx.Rngs(seed)), nnx.Param)
-    # Start inside the box so the claim is "never leaves", not "enters".
     params0 = jax.tree.map(lambda p: jnp.clip(p, -1.0 / lam, 1.0 / lam), params0)
 
     def loss(params, xb, yb):
         logits = nnx.merge(graphdef, params)(xb)
         return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
 
-    def accuracy(params):
-        return jnp.mean(jnp.argmax(nnx.merge(graphdef, params)(xte), -1) == yte)
+    def accuracy(params, xs, ys):
+        return float(jnp.mean(jnp.argmax(nnx.merge(graphdef, params)(xs), -1) == ys))
 
     def train(opt, key):
         @jax.jit
@@ -258,36 +237,68 @@ def _mlp_section(exp: experiment.Experiment, seed: int) -> None:
             return params, state
 
         params, state, worst = params0, opt.init(params0), 0.0
-        for i in experiment.progress(range(steps // log_every), desc="MLP"):
+        for i in range(steps // log_every):
             params, state = chunk(params, state, jax.random.fold_in(key, i))
             worst = max(worst, float(max(jnp.max(jnp.abs(p)) for p in jax.tree.leaves(params))))
-        return float(accuracy(params)), worst
+        return params, worst
 
-    key = jax.random.key(seed)
-    lion_acc, lion_worst = train(
-        lion_kappa(optax.cosine_decay_schedule(1e-3, steps), l1(), weight_decay=lam), key
-    )
-    adamw_acc, adamw_worst = train(
-        optax.adamw(optax.cosine_decay_schedule(3e-3, steps), weight_decay=lam), key
-    )
-    exp.record("mlp_Lion_test_accuracy", lion_acc)
-    exp.record("mlp_AdamW_test_accuracy", adamw_acc)
-    exp.record("mlp_AdamW_max_inf_norm", adamw_worst)
-    exp.claim(
-        "MLP (digits, minibatch Lion, lam=10) stays in the box: max_t inf-norm(leaf)",
+    def search(make, grid):
+        """Learning rate by validation accuracy; the grid grows by 3x past an edge optimum."""
+        grid, scores, key = list(grid), {}, jax.random.key(seed)
+        while True:
+            for lr in grid:
+                if lr not in scores:
+                    params, worst = train(make(lr), key)
+                    scores[lr] = (accuracy(params, xva, yva), params, worst)
+            best = max(grid, key=lambda lr: scores[lr][0])
+            if best == grid[0] and len(grid) < 8:
+                grid.insert(0, grid[0] / 3)
+            elif best == grid[-1] and len(grid) < 8:
+                grid.append(grid[-1] * 3)
+            else:
+                return best, scores
+
+    found = {}
+    for name, make, grid in (
+        (
+            "Lion",
+            lambda lr: lion_kappa(optax.cosine_decay_schedule(lr, steps), l1(), weight_decay=lam),
+            (3e-4, 1e-3, 3e-3),
+        ),
+        (
+            "AdamW",
+            lambda lr: optax.adamw(optax.cosine_decay_schedule(lr, steps), weight_decay=lam),
+            (1e-3, 3e-3, 1e-2),
+        ),
+    ):
+        best, scores = search(make, grid)
+        _, params, worst = scores[best]
+        found[name] = worst
+        exp.record(f"mlp_{name}_lr_grid", {f"{lr:g}": scores[lr][0] for lr in sorted(scores)})
+        exp.record(f"mlp_{name}_lr", best)
+        exp.record(f"mlp_{name}_test_accuracy", accuracy(params, xte, yte))
+        exp.record(f"mlp_{name}_max_inf_norm", worst)
+    exp.control(
+        "MLP, AdamW (same lam = 10) leaves the box: max_t inf-norm(leaf)",
         reference="Sec. 3",
-        ours=lion_worst,
-        baseline=adamw_worst,
-        baseline_name="AdamW",
-        criterion="ours <= 1/lam + 1e-6 = 0.1",
-        passed=lion_worst <= 1.0 / lam + 1e-6,
-        note=f"test acc Lion {lion_acc:.3f} vs AdamW {adamw_acc:.3f} (same lam; not asserted)",
+        value=found["AdamW"],
+        expect=above(1.0 / lam),
+        note=f"Lion's leaves stay at max inf-norm {found['Lion']:.4f} <= 1/lam = 0.1 (by construction)",
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = experiment.parse_args(__doc__, argv, default_out="results/lion-kappa")
-    exp = experiment.Experiment("lion-kappa", paper=PAPER, args=args, seeds=[args.seed])
+    exp = experiment.Experiment(
+        "lion-kappa",
+        paper=PAPER,
+        args=args,
+        seeds=[args.seed],
+        quick_differences=(
+            "2 000 Lion steps and 10 000 reference steps instead of 20 000 and 50 000; "
+            "no MLP section (full mode only, reported, not a claim). Same claims and bars."
+        ),
+    )
     steps = 2000 if args.quick else 20000
     ref_steps = 10000 if args.quick else 50000
     with jax.enable_x64(True):
@@ -296,8 +307,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             _box_section(exp, data, steps, ref_steps)
         with exp.section("other K: l2 ball and half-squared"):
             _other_kappa_section(exp, data, steps, ref_steps)
-        with exp.section("phase 1: exponential entry into the box"):
-            _phase1_section(exp, data)
     if not args.quick:
         with exp.section("MLP on digits (minibatch)"):
             _mlp_section(exp, args.seed)

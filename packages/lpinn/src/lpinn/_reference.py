@@ -7,29 +7,64 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from jaxpapers_shared import checks
 from lpinn._pde import PERIOD, check_initial_condition
 
 __all__ = ["burgers_reference", "convection_diffusion_exact"]
 
 
 def convection_diffusion_exact(
-    u0: Callable[[jax.Array], jax.Array], c: float, nu: float, x: jax.Array, t: jax.Array
+    u0: Callable[[jax.Array], jax.Array],
+    c: float,
+    nu: float,
+    x: jax.Array,
+    t: jax.Array,
+    *,
+    num_modes: int = 1024,
 ) -> jax.Array:
-    """Exact periodic solution of u_t + c u_x = nu u_xx, mode by mode.
+    """Exact periodic solution of u_t + c u_x = nu u_xx at any points ``x`` and times ``t``.
 
-    u_hat_k(t) = u_hat_k(0) exp(-(i c k + nu k^2) t), with u0 sampled on the uniform grid ``x``
-    (which must cover [0, 2 pi) without its endpoint, as :func:`lpinn.grid` makes it).
+    For nu = 0 the solution is the translated initial condition, u(x, t) = u0((x - c t) mod 2 pi),
+    evaluated directly. For nu > 0 it is computed mode by mode,
+    u_hat_k(t) = u_hat_k(0) exp(-(i c k + nu k^2) t), from ``u0`` sampled on ``num_modes``
+    uniform points of [0, 2 pi), and summed at ``x`` as a Fourier series; the result is exact up
+    to the Fourier truncation of ``u0`` (to float precision for a smooth ``u0``).
+
+    ``x`` may be any points, including the periodic endpoint 2 pi (where u equals its value at 0).
+
+    Args:
+      u0: the initial condition, a 2 pi-periodic function mapping an array to one of its shape.
+      c: the speed.
+      nu: the viscosity, >= 0.
+      x: (n_x,) points.
+      t: (n_t,) times.
+      num_modes: the resolution used for nu > 0.
 
     Returns:
       (len(x), len(t)) array u(x_i, t_j).
+
+    Raises:
+      ValueError: ``nu`` < 0, ``c`` not finite, ``x``/``t`` not finite 1-D arrays,
+        ``num_modes`` < 2, or ``u0`` returning NaN/inf or a wrong shape.
     """
-    if nu < 0:
-        raise ValueError(f"`nu` must be >= 0, got {nu}.")
-    n = x.shape[0]
-    k = jnp.fft.fftfreq(n, d=PERIOD / n) * 2 * jnp.pi
-    u0_hat = jnp.fft.fft(check_initial_condition(u0, x))
+    checks.positive(nu, "nu", allow_zero=True)
+    checks.finite(c, "c")
+    x = checks.array(x, "x", ndim=1, dtype="float")
+    t = checks.array(t, "t", ndim=1, dtype="float")
+    checks.integer(num_modes, "num_modes", minimum=2)
+    if checks.is_concrete(nu) and nu == 0:
+        shifted = jnp.mod(x[:, None] - c * t[None, :], PERIOD)
+        return check_initial_condition(u0, shifted)
+    fine = jnp.linspace(0.0, PERIOD, num_modes, endpoint=False)
+    k = jnp.fft.fftfreq(num_modes, d=PERIOD / num_modes) * 2 * jnp.pi
+    if num_modes % 2 == 0:
+        k = k.at[num_modes // 2].set(0.0)  # the Nyquist mode has no sign; drop it off the grid
+    u0_hat = jnp.fft.fft(check_initial_condition(u0, fine))
+    if num_modes % 2 == 0:
+        u0_hat = u0_hat.at[num_modes // 2].set(0.0)
     decay = jnp.exp(-(1j * c * k[:, None] + nu * k[:, None] ** 2) * t[None, :])
-    return jnp.real(jnp.fft.ifft(u0_hat[:, None] * decay, axis=0))
+    basis = jnp.exp(1j * x[:, None] * k[None, :]) / num_modes  # (n_x, num_modes)
+    return jnp.real(basis @ (u0_hat[:, None] * decay))
 
 
 def burgers_reference(

@@ -5,16 +5,18 @@ fails at large speed c (its error is O(1) from c ~ 30 on, although the periodic 
 the boundary conditions exactly), while a Lagrangian PINN of the same width and budget stays
 accurate at every c.
 
-CPU-scale setup (the brief's calibration): labels x0 on 32 x 25 (quick) or 64 x 50 (full) points
-of [0, 2 pi) x [0, 1]; tanh width 50; PINN 4 hidden layers; LPINN 4 hidden layers for U and 2 for
-X in residual form (X = x0 + net); MSE losses with IC weight 100 (a named variant of the
-official non-squared norms); Adam lr 1e-3, 1500 (quick) or 5000 (full) full-batch steps. The
-headline error is the Eulerian relative L2 after periodic interpolation of the Lagrangian points
-onto the grid.
+CPU-scale setup: labels x0 on 32 x 25 (quick) or 64 x 50 (full) points of [0, 2 pi) x [0, 1];
+tanh width 50; PINN 4 hidden layers; LPINN 4 hidden layers for U and 2 for X in residual form
+(X = x0 + net); MSE losses with IC weight 100 (a named variant of the official non-squared
+norms); Adam lr 1e-3 (fixed, not searched), 1500 (quick) or 5000 (full) full-batch steps. Both
+models train on the same seeds in the same run. The headline error is the Eulerian relative L2
+after periodic interpolation of the Lagrangian points onto the grid.
 
-Pass criteria. Quick (c = 30, one seed): LPINN relative L2 < 0.15 and PINN > 0.5. Full (c in
-{10, 30, 50}, 3 seeds): LPINN mean < 0.05 at every c; PINN mean > 0.3 for c >= 30; LPINN/PINN
-<= 0.1 at c = 30. Full mode also reports viscous Burgers (nu = 0.01) against a spectral
+Pass criteria (claims on the LPINN, mean over every seed of the run): full (c in {10, 30, 50},
+3 seeds): LPINN relative L2 < 0.05 at every c, and LPINN error <= 0.1 x the PINN's at c = 30.
+Quick (c = 30, one seed, fewer steps on a coarser grid): LPINN < 0.15 and <= 0.1 x PINN.
+The PINN's failure (relative L2 > 0.3 for c >= 30; quick: > 0.5) is a fact about the baseline,
+shown as a control. Full mode also reports viscous Burgers (nu = 0.01) against a spectral
 reference, without a pass criterion.
 """
 
@@ -28,12 +30,16 @@ import numpy as np
 from flax import nnx
 
 from jaxpapers_shared import experiment
+from jaxpapers_shared.experiment import BASELINE, above, at_most, below
 from lpinn._evaluate import predict_eulerian, relative_l2
 from lpinn._models import EulerianPINN, LagrangianPINN
 from lpinn._pde import Burgers, Convection, grid, sine
 from lpinn._reference import burgers_reference, convection_diffusion_exact
 from lpinn._residuals import eulerian_loss, lagrangian_loss
 from lpinn._train import fit
+
+with experiment.reproduce_imports("lpinn"):
+    import matplotlib  # noqa: F401  (figures)
 
 PAPER = (
     "Lagrangian PINNs: A causality-conforming solution to failure modes of "
@@ -54,6 +60,12 @@ class Config:
 
 
 QUICK = Config(num_x=32, num_t=25, steps=1500, speeds=(30.0,), num_seeds=1, burgers=False)
+QUICK_DIFFERENCES = (
+    "c = 30 only, one seed, a 32 x 25 grid and 1500 Adam steps instead of c in {10, 30, 50}, "
+    "3 seeds, 64 x 50 and 5000 steps; the LPINN bar is looser (relative L2 < 0.15 instead of "
+    "0.05) because the shorter run has not converged that far; the PINN control asks > 0.5 "
+    "instead of > 0.3; no Burgers run."
+)
 
 
 def train_pair(pde, u0, x, t, reference, cfg: Config, seed: int, *, derivatives="physical"):
@@ -143,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = experiment.parse_args(__doc__, argv, default_out="results/lpinn")
     cfg = QUICK if args.quick else Config()
     seeds = [args.seed + i for i in range(cfg.num_seeds)]
-    exp = experiment.Experiment("lpinn", paper=PAPER, args=args, seeds=seeds)
+    exp = experiment.Experiment(
+        "lpinn", paper=PAPER, args=args, seeds=seeds, quick_differences=QUICK_DIFFERENCES
+    )
     x, t = grid(cfg.num_x, cfg.num_t)
     errors = {}
     for c in cfg.speeds:
@@ -154,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exp.record(f"convection_c{c:g}", errors[c])
             exp.record(
                 f"convection_c{c:g}_diagnostics",
-                lagrangian_diagnostics(runs[0]["lpinn_model"], c, x, t),
+                [lagrangian_diagnostics(r["lpinn_model"], c, x, t) for r in runs],
             )
             exp.log(
                 f"   PINN {np.round(errors[c]['pinn'], 3)}  LPINN {np.round(errors[c]['lpinn'], 4)}"
@@ -163,58 +177,44 @@ def main(argv: Sequence[str] | None = None) -> int:
                 plot_solutions(exp, x, t, reference, runs[0], c)
                 plot_characteristics(exp, runs[0]["lpinn_model"], c, x, t)
 
-    mean = {c: {k: float(np.mean(v)) for k, v in e.items()} for c, e in errors.items()}
-    if args.quick:
-        e = mean[30.0]
+    lpinn_bar = 0.15 if args.quick else 0.05
+    pinn_bar = 0.5 if args.quick else 0.3
+    for c, e in errors.items():
         exp.claim(
-            "LPINN solves convection at c = 30",
+            f"LPINN accurate at c = {c:g}",
             reference="Sec. 4.1, Fig. 5",
             ours=e["lpinn"],
             baseline=e["pinn"],
             baseline_name="PINN",
-            criterion="LPINN rel. L2 < 0.15",
-            passed=e["lpinn"] < 0.15,
+            expect=below(lpinn_bar),
+            note="relative L2 on the Eulerian grid",
         )
-        exp.claim(
-            "Eulerian PINN fails at c = 30",
-            reference="Sec. 4.1, Fig. 5",
-            ours=e["pinn"],
-            criterion="PINN rel. L2 > 0.5",
-            passed=e["pinn"] > 0.5,
-        )
-    else:
-        for c, e in mean.items():
-            exp.claim(
-                f"LPINN accurate at c = {c:g}",
+        if c >= 30:
+            exp.control(
+                f"Eulerian PINN fails at c = {c:g}",
                 reference="Sec. 4.1, Fig. 5",
-                ours=e["lpinn"],
-                baseline=e["pinn"],
-                baseline_name="PINN",
-                criterion="mean LPINN rel. L2 < 0.05",
-                passed=e["lpinn"] < 0.05,
+                value=e["pinn"] if len(seeds) > 1 else e["pinn"][0],
+                expect=above(pinn_bar),
+                note="relative L2 on the Eulerian grid, per seed",
             )
-            if c >= 30:
-                exp.claim(
-                    f"PINN fails at c = {c:g}",
-                    reference="Sec. 4.1, Fig. 5",
-                    ours=e["pinn"],
-                    criterion="mean PINN rel. L2 > 0.3",
-                    passed=e["pinn"] > 0.3,
-                )
-        ratio = mean[30.0]["lpinn"] / mean[30.0]["pinn"]
-        exp.claim(
-            "LPINN/PINN error ratio at c = 30",
-            reference="Sec. 4.1",
-            ours=ratio,
-            criterion="<= 0.1",
-            passed=ratio <= 0.1,
-        )
+    exp.claim(
+        "LPINN error <= 0.1 x PINN error at c = 30",
+        reference="Sec. 4.1, Fig. 5",
+        ours=errors[30.0]["lpinn"],
+        baseline=errors[30.0]["pinn"],
+        baseline_name="PINN",
+        expect=at_most(0.1 * BASELINE),
+        note="per-seed pairs trained on the same seed",
+    )
     if cfg.burgers:
         with exp.section("viscous Burgers nu=0.01 (reported, no pass criterion)"):
             pde = Burgers(0.01)
             reference = burgers_reference(sine, pde.nu, x, t)
             run = train_pair(pde, sine, x, t, reference, cfg, seeds[0])
-            exp.record("burgers_nu0.01", {"pinn": run["pinn"], "lpinn": run["lpinn"]})
+            exp.record(
+                "burgers_nu0.01",
+                {"seed": seeds[0], "pinn": run["pinn"], "lpinn": run["lpinn"]},
+            )
             exp.log(f"   Burgers rel. L2: PINN {run['pinn']:.3f}, LPINN {run['lpinn']:.3f}")
     return exp.finish()
 

@@ -25,6 +25,8 @@ import jaxopt
 import numpy as np
 from jax.scipy.linalg import expm
 
+from jaxpapers_shared import checks
+
 from ._validate import check_data
 
 _PGTOL = 1e-5  # scipy L-BFGS-B defaults (pgtol, factr * machine eps, maxiter)
@@ -131,12 +133,9 @@ def notears_linear(
       Zheng, Aragam, Ravikumar, Xing. DAGs with NO TEARS. NeurIPS 2018 (``xunzheng/notears``).
     """
     Xc = check_data(X)
-    if lambda1 < 0:
-        raise ValueError(f"`lambda1` must be >= 0, got {lambda1}.")
-    if w_threshold < 0:
-        raise ValueError(f"`w_threshold` must be >= 0, got {w_threshold}.")
-    if max_iter < 1:
-        raise ValueError(f"`max_iter` must be >= 1, got {max_iter}.")
+    checks.positive(lambda1, "lambda1", allow_zero=True)
+    checks.positive(w_threshold, "w_threshold", allow_zero=True)
+    checks.integer(max_iter, "max_iter", minimum=1)
     n, d = Xc.shape
     start = time.perf_counter()
     with jax.enable_x64(True):

@@ -7,6 +7,8 @@ from typing import Literal
 import networkx as nx
 import numpy as np
 
+from jaxpapers_shared import checks
+
 from ._validate import check_order, check_square
 
 
@@ -38,7 +40,10 @@ def swap_order(order, pair) -> np.ndarray:
 
 
 def path_weights(W, h: Literal["logdet", "exp", "poly"] = "logdet") -> np.ndarray:
-    """Gradient of the acyclicity function w.r.t. the adjacency A = |W| (brief pitfall 1).
+    """Gradient of the acyclicity function w.r.t. the adjacency A = |W| .
+
+    Not w.r.t. W: the W-gradient of h(W o W) carries a factor 2W, which is zero on every
+    forbidden entry of W_pi, so it cannot rank the candidates.
 
     For h_logdet(A) = -log det(I - A) the gradient is G = (I - A)^{-T}; G[i, j] is the total
     weight of the directed paths j ~> i, so it is 0 exactly when adding i -> j keeps a DAG.
@@ -82,8 +87,7 @@ def candidate_pairs(W, mask, size: int, h="logdet", grad=None) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != W.shape:
         raise ValueError(f"`mask` must have shape {W.shape}, got {mask.shape}.")
-    if int(size) < 1:
-        raise ValueError(f"`size` must be >= 1, got {size}.")
+    size = checks.integer(size, "size", minimum=1)
     G = path_weights(W, h)
     off = mask & ~np.eye(W.shape[0], dtype=bool)
     ii, jj = np.nonzero(off)
@@ -104,8 +108,7 @@ def order_from_dag(W, threshold: float = 0.0) -> np.ndarray:
       ValueError: the graph has a cycle (an order cannot be read from it), or threshold < 0.
     """
     W = check_square(W)
-    if threshold < 0:
-        raise ValueError(f"`threshold` must be >= 0, got {threshold}.")
+    checks.positive(threshold, "threshold", allow_zero=True)
     g = nx.DiGraph()
     g.add_nodes_from(range(W.shape[0]))
     g.add_edges_from(zip(*np.nonzero(np.abs(W) > threshold), strict=True))

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
+from jaxpapers_shared import checks
+
 from ._order import break_cycles
 from ._validate import check_data, check_square
 
@@ -23,11 +25,9 @@ def simulate_dag(key, d: int, s0: int, graph_type: Literal["ER", "SF"] = "ER") -
     Raises:
       ValueError: d < 2, s0 < 0 or s0 > d(d-1)/2, unknown graph_type.
     """
-    if d < 2:
-        raise ValueError(f"`d` must be >= 2, got {d}.")
+    d = checks.integer(d, "d", minimum=2)
     cap = d * (d - 1) // 2
-    if not 0 <= s0 <= cap:
-        raise ValueError(f"`s0` must be in [0, {cap}], got {s0}.")
+    s0 = checks.integer(s0, "s0", minimum=0, maximum=cap)
     k_graph, k_perm = jax.random.split(key)
     if graph_type == "ER":
         low = jax.random.uniform(k_graph, (d, d)) < s0 / cap
@@ -40,7 +40,7 @@ def simulate_dag(key, d: int, s0: int, graph_type: Literal["ER", "SF"] = "ER") -
         for u, v in g.edges:
             B[max(u, v), min(u, v)] = 1.0
     else:
-        raise ValueError(f"`graph_type` must be 'ER' or 'SF', got {graph_type!r}.")
+        checks.one_of(graph_type, "graph_type", ("ER", "SF"))
     P = np.asarray(jax.random.permutation(k_perm, d))
     # Lower-triangular B is a DAG in reverse index order; permute to hide the order.
     return B.T[np.ix_(P, P)]
@@ -69,8 +69,7 @@ def simulate_linear_sem(
       ValueError: W not square or cyclic, n < 1, unknown noise.
     """
     W = check_square(W)
-    if n < 1:
-        raise ValueError(f"`n` must be >= 1, got {n}.")
+    n = checks.integer(n, "n", minimum=1)
     if not nx.is_directed_acyclic_graph(nx.DiGraph(W != 0)):
         raise ValueError("`W` must be a DAG, got a graph with cycles.")
     d = W.shape[0]
@@ -79,8 +78,7 @@ def simulate_linear_sem(
         "exp": jax.random.exponential,
         "gumbel": jax.random.gumbel,
     }
-    if noise not in samplers:
-        raise ValueError(f"`noise` must be 'gauss', 'exp' or 'gumbel', got {noise!r}.")
+    checks.one_of(noise, "noise", tuple(samplers))
     E = scale * np.asarray(samplers[noise](key, (n, d)), dtype=np.float64)
     return np.linalg.solve((np.eye(d) - W).T, E.T).T
 
@@ -109,14 +107,14 @@ def count_accuracy(B_true, B_est) -> dict[str, float]:
 
 
 def refit_score(X, W, threshold: float = 0.3) -> tuple[float, np.ndarray]:
-    """The brief's comparison metric: threshold, break cycles, OLS refit on the support, F.
+    """The comparison metric of the reproduction: threshold, break cycles, OLS refit on the
+    support, F (the same least-squares objective for every method's output).
 
     Returns:
       ``(F, W_refit)`` with F = (1/2n)||X - X W_refit||^2 on centred X.
     """
     Xc = check_data(X)
-    if threshold < 0:
-        raise ValueError(f"`threshold` must be >= 0, got {threshold}.")
+    checks.positive(threshold, "threshold", allow_zero=True)
     W = check_square(W)
     support = break_cycles(np.where(np.abs(W) > threshold, W, 0.0)) != 0
     Wr = np.zeros_like(W)

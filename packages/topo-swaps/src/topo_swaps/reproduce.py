@@ -1,22 +1,22 @@
 """Reproduces Sec. 5 of *Optimizing NOTEARS Objectives via Topological Swaps* (TOPO).
 
 Claim (Sec. 5, Tables 1-2, Figs. 3-4): on the least-squares NOTEARS objective, TOPO started from a
-random order reaches a better score than NOTEARS itself, as a post-processor it never makes
-another method's score worse, its structure is at least as accurate (SHD), and its output is a
+random order reaches a better score than NOTEARS itself; as a post-processor it lowers, and never
+raises, another method's score; its structure is at least as accurate (SHD); its output is a
 local optimum of the swap neighbourhood.
 CPU-scale setup: ER2 linear-Gaussian SEMs with equal noise variances, n = 1000 (quick: n = 500);
-d in {10, 20} x 5 seeds (quick: d = 8, 2 seeds). In the same run: TOPO from a random order,
-NOTEARS-linear (JAX) with lambda1 = 0 and 0.1, TOPO post-processing each NOTEARS output, and the
-true-order oracle. Scores are the brief's refit score: threshold |W| at 0.3, break cycles, OLS
-refit on the support, F = (1/2n)||X - X W||^2. Full mode adds d = 50 (one seed) and a
-score-vs-time figure.
-Pass criteria (the brief's): at each d, mean refit score TOPO <= NOTEARS(lambda1 = 0) and TOPO <=
-NOTEARS + 1e-3 in >= 4/5 seeds, and mean SHD TOPO <= NOTEARS(lambda1 = 0.1) + 1; against
-NOTEARS(0.1), TOPO <= NOTEARS + 1e-3 in >= 4/5 of all runs; post-processing never raises
-NOTEARS's refit score (every run, both lambda1) and strictly lowers NOTEARS(0)'s in at least one
-d = 20 seed (full mode); TOPO's own score <= the true-order score +
-1e-3 d in every run; no swap of TOPO's final order (all d(d-1)/2 pairs, d = 10; quick 8) lowers
-F by more than 1e-9.
+d in {10, 20} x 5 seeds (quick: d = 8, 3 seeds). In the same run: TOPO from a random order
+(default candidate sizes), NOTEARS-linear (JAX) with lambda1 = 0 and 0.1, TOPO post-processing
+each NOTEARS output, and the true-order oracle. Scores are refit scores: threshold |W| at 0.3,
+break cycles, OLS refit on the support, F = (1/2n)||X - X W||^2. Full mode adds d = 50 (one
+seed) and a score-vs-time figure.
+Pass criteria, per d: TOPO's refit score exceeds NOTEARS(lambda1 = 0)'s by at most 1e-3 in every
+seed, and NOTEARS(lambda1 = 0.1)'s likewise; TOPO's SHD exceeds NOTEARS(lambda1 = 0.1)'s by at
+most 1 in every seed. Over all runs: post-processing never raises NOTEARS's refit score (both
+lambda1, by more than 1e-9); (full mode) post-processing lowers NOTEARS(lambda1 = 0.1)'s refit
+score per node on average (by > 2 s.e. over seeds); TOPO's own F is within 1e-3 per node of the true-order
+score; no single swap of TOPO's final order (found with the default candidate sizes, checked
+against all d(d-1)/2 swaps) lowers F by more than 1e-9.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from jaxpapers_shared import experiment
+from jaxpapers_shared.experiment import above, at_most
 
 from . import _inner
 from ._notears import notears_linear
@@ -56,6 +57,17 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
+def _best_swap_decrease(X, res) -> float:
+    """How much the best single swap of ``res.order`` (over all d(d-1)/2 pairs) lowers F."""
+    d = X.shape[1]
+    with jax.enable_x64(True):
+        C = _inner.gram(X - X.mean(0))
+        pos = np.argsort(res.order)
+        pairs = np.array([(i, j) for i in range(d) for j in range(d) if pos[i] > pos[j]])
+        best = float(np.min(np.asarray(_inner.swap_scores(C, pos, pairs))))
+    return res.score - best
+
+
 def _one_run(d, seed, n):
     """Every method on one dataset; returns a flat dict of scores, SHDs and times."""
     B, W_true, X, key = _data(seed, d, n)
@@ -63,6 +75,7 @@ def _one_run(d, seed, n):
     row["oracle"] = score_of(X, fit_given_order(X, order_from_dag(W_true)))
     topo, row["topo_s"] = _timed(topo_fit, X, key=key)
     row["topo_own"] = topo.score
+    row["best_swap_decrease"] = _best_swap_decrease(X, topo)
     row["topo"] = refit_score(X, topo.W)[0]
     row["topo_shd"] = _shd(B, topo.W)
     for lam in LAMBDAS:
@@ -114,12 +127,18 @@ def _score_vs_time(exp, d, seed, n):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = experiment.parse_args(__doc__, argv, default_out="results/topo-swaps")
-    seeds = [args.seed + s for s in (range(2) if args.quick else range(5))]
+    seeds = [args.seed + s for s in range(3 if args.quick else 5)]
     exp = experiment.Experiment(
         "topo-swaps",
         paper="Optimizing NOTEARS Objectives via Topological Swaps",
         args=args,
         seeds=seeds,
+        quick_differences=(
+            "d = 8 only, 3 seeds, n = 500 (full: d = 10 and 20, 5 seeds, n = 1000, plus the "
+            "d = 50 score-vs-time run); the claim that post-processing lowers NOTEARS's score "
+            "on average is full mode only (3 seeds of a heavy-tailed decrease cannot clear its "
+            "2 s.e. bar); the other bars are the same."
+        ),
     )
     dims, n = ([8], 500) if args.quick else ([10, 20], 1000)
     with exp.section("TOPO vs NOTEARS vs post-processing vs oracle"):
@@ -128,82 +147,80 @@ def main(argv: Sequence[str] | None = None) -> int:
         exp.record("runs", rows)
         for d in dims:
             sub = [r for r in rows if r["d"] == d]
-            topo_mean = float(np.mean([r["topo"] for r in sub]))
-            nt_mean = float(np.mean([r["notears0"] for r in sub]))
-            wins = sum(r["topo"] <= r["notears0"] + 1e-3 for r in sub)
+            for lam in LAMBDAS:
+                tag = f"notears{lam:g}"
+                excess = [r["topo"] - r[tag] for r in sub]
+                lower = sum(e < -SCORE_TOL for e in excess)
+                exp.claim(
+                    f"d = {d}: TOPO's refit score is not above NOTEARS(l1={lam:g})'s in any seed "
+                    "(max over seeds of TOPO - NOTEARS)",
+                    reference="Sec. 5, Table 1",
+                    ours=max(excess),
+                    baseline=float(np.mean([r[tag] - r["oracle"] for r in sub])),
+                    baseline_name=f"NOTEARS l1={lam:g} - true-order score, mean",
+                    expect=at_most(1e-3),
+                    seeds=seeds,
+                    note=(
+                        f"TOPO lower in {lower}/{len(sub)} seeds; mean TOPO - NOTEARS "
+                        f"{np.mean(excess):.3g}"
+                    ),
+                )
+            shd_excess = [r["topo_shd"] - r["notears0.1_shd"] for r in sub]
             exp.claim(
-                f"TOPO refit score <= NOTEARS(l1=0), d = {d}",
+                f"d = {d}: TOPO's SHD is at most NOTEARS(l1=0.1)'s + 1 in every seed "
+                "(max over seeds of TOPO - NOTEARS)",
                 reference="Sec. 5, Table 1",
-                ours=topo_mean,
-                baseline=nt_mean,
-                baseline_name="NOTEARS l1=0, mean",
-                criterion=f"mean <= baseline and <= NOTEARS + 1e-3 in >= 4/5 seeds ({wins}/{len(sub)})",
-                passed=topo_mean <= nt_mean and wins >= 0.8 * len(sub),
+                ours=max(shd_excess),
+                baseline=float(np.mean([r["notears0.1_shd"] for r in sub])),
+                baseline_name="NOTEARS l1=0.1 SHD, mean",
+                expect=at_most(1),
+                seeds=seeds,
+                note=f"TOPO SHD mean {np.mean([r['topo_shd'] for r in sub]):.2g}",
             )
-            topo_shd = float(np.mean([r["topo_shd"] for r in sub]))
-            nt_shd = float(np.mean([r["notears0.1_shd"] for r in sub]))
-            exp.claim(
-                f"TOPO SHD <= NOTEARS(l1=0.1) SHD + 1, d = {d}",
-                reference="Sec. 5, Table 1",
-                ours=topo_shd,
-                baseline=nt_shd,
-                baseline_name="NOTEARS l1=0.1, mean SHD",
-                criterion="mean SHD <= baseline + 1",
-                passed=topo_shd <= nt_shd + 1,
-            )
-        wins = sum(r["topo"] <= r["notears0.1"] + 1e-3 for r in rows)
-        exp.claim(
-            "TOPO refit score <= NOTEARS(l1=0.1), all runs",
-            reference="Sec. 5, Table 1",
-            ours=wins,
-            baseline=len(rows),
-            baseline_name="runs",
-            criterion="TOPO <= NOTEARS + 1e-3 in >= 4/5 of the runs",
-            passed=wins >= 0.8 * len(rows),
-        )
         diffs = [r[f"post{lam:g}"] - r[f"notears{lam:g}"] for r in rows for lam in LAMBDAS]
         exp.claim(
-            "TOPO post-processing never raises NOTEARS's score",
+            "post-processing never raises NOTEARS's refit score (max over runs, both l1)",
             reference="Sec. 5, Table 2",
             ours=max(diffs),
-            criterion=f"max (post - NOTEARS) refit score <= {SCORE_TOL:g}, every run, both l1",
-            passed=max(diffs) <= SCORE_TOL,
+            expect=at_most(SCORE_TOL),
+            seeds=seeds,
         )
         if not args.quick:
-            lowered = sum(r["post0"] < r["notears0"] - SCORE_TOL for r in rows if r["d"] == 20)
+            # Full mode only: with 3 quick seeds, a heavy-tailed decrease cannot clear 2 s.e.
+            post = [
+                np.mean([(r["notears0.1"] - r["post0.1"]) / r["d"] for r in rows if r["seed"] == s])
+                for s in seeds
+            ]
             exp.claim(
-                "TOPO post-processing strictly lowers NOTEARS(l1=0)'s score somewhere at d = 20",
+                "post-processing lowers NOTEARS(l1=0.1)'s refit score: decrease per node",
                 reference="Sec. 5, Table 2",
-                ours=lowered,
-                baseline=len(seeds),
-                baseline_name="seeds",
-                criterion=">= 1 seed",
-                passed=lowered >= 1,
+                ours=post,
+                baseline=[
+                    np.mean([r["notears0.1"] / r["d"] for r in rows if r["seed"] == s])
+                    for s in seeds
+                ],
+                baseline_name="NOTEARS l1=0.1 refit score per node",
+                expect=above(0.0),
+                note="per seed: mean over d of (NOTEARS - post-processed) / d",
             )
-        gaps = [r["topo_own"] - r["oracle"] for r in rows]
+        gaps = [
+            max((r["topo_own"] - r["oracle"]) / r["d"] for r in rows if r["seed"] == s)
+            for s in seeds
+        ]
         exp.claim(
-            "TOPO score <= true-order score + 1e-3 d",
+            "TOPO's F is within 1e-3 per node of the true-order score (max over d)",
             reference="Sec. 5",
-            ours=max(gaps),
-            criterion="max gap <= 1e-3 * d",
-            passed=all(g <= 1e-3 * r["d"] for g, r in zip(gaps, rows, strict=True)),
+            ours=gaps,
+            expect=at_most(1e-3),
         )
-    with exp.section("swap optimality (full candidate sets)"):
-        d = 8 if args.quick else 10
-        _, _, X, key = _data(seeds[0] + 100, d, n)
-        cap = d * (d - 1) // 2
-        res = topo_fit(X, key=key, size_small=cap, size_large=cap)
-        with jax.enable_x64(True):
-            C = _inner.gram(X - X.mean(0))
-            pos = np.argsort(res.order)
-            pairs = np.array([(i, j) for i in range(d) for j in range(d) if pos[i] > pos[j]])
-            best = float(np.min(np.asarray(_inner.swap_scores(C, pos, pairs))))
         exp.claim(
-            f"final order is swap-optimal (d = {d}, all {cap} swaps)",
-            reference="Sec. 4, Thm. 4.4",
-            ours=res.score - best,
-            criterion="max decrease over all swaps <= 1e-9",
-            passed=res.score - best <= 1e-9,
+            "TOPO's final order (default candidate sizes) is swap-optimal: largest decrease of F "
+            "by any single swap, max over runs",
+            reference="Sec. 4 (local optimality)",
+            ours=max(r["best_swap_decrease"] for r in rows),
+            expect=at_most(SCORE_TOL),
+            seeds=seeds,
+            note="all d(d-1)/2 swaps checked; TOPO itself only scored its candidate sets",
         )
     if not args.quick:
         with exp.section("d = 50: score vs time"):
