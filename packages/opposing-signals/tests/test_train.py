@@ -38,22 +38,22 @@ def test_trace_matches_one_update_at_a_time(toy):
         params = after
 
 
-def test_tracker_finds_the_opposing_outliers_at_the_edge(toy):
-    x, y, groups = toy
+def test_tracker_finds_the_opposing_outliers_at_the_edge():
+    x, y, groups = os_.opposing_signals_toy(jax.random.PRNGKey(1), 1000, 20)
     lr = 0.6
     _, trace = os_.train_and_track(
-        os_.TwoLayerLinear(10, 50, rngs=nnx.Rngs(1)),
+        os_.TwoLayerLinear(20, 50, rngs=nnx.Rngs(1)),
         x,
         y,
         optax.sgd(lr),
         steps=150,
         key=jax.random.PRNGKey(1),
         groups=groups,
-        k=16,
+        k=40,
         sharpness_every=10,
     )
     edge = trace.sharpness_steps[np.flatnonzero(trace.sharpness * lr / 2 >= 1)[0]]
-    window = slice(edge, edge + 100)
+    window = slice(edge, 150)
     outliers = np.asarray(groups["A"] | groups["B"])
     precision = np.mean([os_.precision_at_k(c, outliers) for c in trace.changers[window]])
     assert precision > 0.5  # chance: 0.04

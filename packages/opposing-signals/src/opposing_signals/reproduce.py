@@ -220,17 +220,18 @@ def _toy_figure(exp, cfg, kept) -> None:
         tr = runs[opposing]
         ax[0].plot(tr.sharpness_steps, tr.sharpness * cfg.toy_lr / 2, label=label)
     ax[0].axhline(1.0, color="k", ls=":", label="2 / eta")
-    ax[0].set(xlabel="step", ylabel="sharpness * eta / 2", xscale="symlog", title="sharpness")
+    horizon = min(cfg.toy_steps, 2 * window.stop + 50)
+    ax[0].set(xlabel="step", ylabel="sharpness * eta / 2", xlim=(0, horizon), title="sharpness")
     ax[0].legend(fontsize=7)
-    steps = np.arange(window.start, min(window.start + 60, cfg.toy_steps))
+    steps = np.arange(window.start, window.stop)
     for g in "AB":
         ax[1].plot(steps, runs[True].group(g)[steps], label=f"group {g}")
     ax[1].plot(steps, runs[True].loss[steps], "k", lw=0.8, label="all")
-    ax[1].set(xlabel="step", ylabel="loss", title="group losses at the edge")
+    ax[1].set(xlabel="step", ylabel="loss", title="group losses at the edge (GD)")
     ax[1].legend(fontsize=7)
     for name, tr in (("GD", runs[True]), ("Adam", kept["adam"])):
-        ax[2].plot(np.abs(tr.group("A") - tr.group("B")), label=name, lw=0.8)
-    ax[2].set(xlabel="step", ylabel="|loss A - loss B|", xscale="symlog", title="GD vs Adam")
+        ax[2].plot(tr.group("A") - tr.group("B"), label=name, lw=0.8)
+    ax[2].set(xlabel="step", ylabel="loss A - loss B", xlim=(0, horizon), title="GD vs Adam")
     ax[2].legend(fontsize=7)
     fig.tight_layout()
     exp.save_figure(fig, "toy")
