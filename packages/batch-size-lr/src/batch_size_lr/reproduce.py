@@ -410,7 +410,7 @@ def _fit(loss, optimizer_fn, params, x, y, order, curvature_idx, hyper):
     ``curvature_idx[t]`` at step ``t`` for its estimate. Returns the parameters and the per-step
     learning rates (the learner's; NaN for a fixed optimizer)."""
     optimizer = optimizer_fn(hyper)
-    extra = isinstance(optimizer, optax.GradientTransformationExtraArgs)
+    extra = isinstance(optimizer_fn, _Learner)
 
     def step(carry, idx):
         p, state = carry
