@@ -39,7 +39,7 @@ def spiked_extremal_eigenvalue(
 
     ``lambda_max(H_B) = lambda + s^2 / lambda`` if ``lambda > s``, else ``2 s`` (the bulk edge).
 
-    Both branches exceed ``lambda`` and grow as ``B`` falls: the paper's Sec. 3 statement. The
+    Both branches exceed ``lambda`` and grow as ``B`` falls: the paper's statement. The
     paper's exact constants could not be confirmed; this is the standard additive result.
 
     Args:

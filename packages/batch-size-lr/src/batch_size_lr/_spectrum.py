@@ -233,7 +233,7 @@ def batch_hessian_extremes(
     curvature: Curvature = "hessian",
     pad_to: int | None = None,
 ) -> BatchSpectrum:
-    """Extremal eigenvalues of the batch Hessian ``H_B = (1/B) sum_{i in batch} d^2 l_i`` (Sec. 3).
+    """Extremal eigenvalues of the batch Hessian ``H_B = (1/B) sum_{i in batch} d^2 l_i``.
 
     Draws ``num_batches`` batches of ``batch_size`` distinct examples (each with its own key) and
     runs ``order`` Lanczos steps with full reorthogonalisation on each batch's Hessian (or GGN),

@@ -1,7 +1,7 @@
 """Reproduces the central claims of *Learning Rates as a Function of Batch Size: A Random Matrix
 Theory Approach to Neural Network Training* (Granziol, Zohren & Roberts, JMLR 2022).
 
-Claims (abstract; Sec. 3-5): the extremal eigenvalues of the batch Hessian exceed those of the
+Claims (abstract): the extremal eigenvalues of the batch Hessian exceed those of the
 full-data Hessian and grow as the batch size ``B`` falls (spiked random-matrix theory); hence the
 largest stable learning rate grows linearly with ``B`` for SGD and as ``sqrt(B)`` for Adam in the
 small-batch regime; a Lanczos-based learning-rate/momentum learner needs no grid search.
@@ -196,7 +196,7 @@ def eigenvalue_claims(exp, cfg: Config, prob: Problem) -> dict:
     ratio = batch / full[:, None]
     exp.claim(
         "batch Hessian lambda_max exceeds the full-data one at every B (min over B of ratio)",
-        reference="abstract; Sec. 3",
+        reference="abstract",
         ours=ratio.min(axis=1),
         baseline=np.ones(len(full)),
         baseline_name="full-data H_N (ratio 1)",
@@ -206,7 +206,7 @@ def eigenvalue_claims(exp, cfg: Config, prob: Problem) -> dict:
     steps = batch[:, 1:] / batch[:, :-1]
     exp.claim(
         "lambda_max(H_B) non-increasing in B: max step ratio lambda(2B)/lambda(B)",
-        reference="abstract; Sec. 3",
+        reference="abstract",
         ours=steps.max(axis=1),
         expect=at_most(1.05),
         note="B doubles or quadruples between points; 1.05 allows sampling noise",
@@ -217,7 +217,7 @@ def eigenvalue_claims(exp, cfg: Config, prob: Problem) -> dict:
     predicted = spiked_extremal_eigenvalue(np.mean(full), noise, batch_size=bs, n_total=prob.n)
     exp.claim(
         "excess lambda_max(H_B) - lambda_max(H_N) falls with B: log-log slope",
-        reference="Sec. 3 (spiked model: -1 outlier, -1/2 bulk edge)",
+        reference="abstract (spiked model: -1 outlier, -1/2 bulk edge)",
         ours=[f[0] for f in fits],
         baseline=[loglog_slope(bs, predicted - np.mean(full))] * len(fits),
         baseline_name="spiked Wigner prediction from v_F",
@@ -227,7 +227,7 @@ def eigenvalue_claims(exp, cfg: Config, prob: Problem) -> dict:
     )
     exp.control(
         "spiked Wigner prediction of the excess at the smallest B (measured v_F)",
-        reference="Sec. 3",
+        reference="abstract (spiked model)",
         value=float(predicted[0] - np.mean(full)),
         note=f"v_F = {noise:.3g}; measured excess {np.mean(batch[:, 0]) - np.mean(full):.3g}",
     )
@@ -243,7 +243,7 @@ def eigenvalue_claims(exp, cfg: Config, prob: Problem) -> dict:
         exp.record("ggn_lambda_max_batch", ggn["batch"])
         exp.control(
             "GGN: batch lambda_max above the full-data one at every B (seed 0)",
-            reference="Sec. 3",
+            reference="abstract (spiked model)",
             value=float((ggn["batch"] / ggn["full"][:, None]).min()),
             expect=above(1.0),
         )
@@ -345,7 +345,7 @@ def lr_claims(exp, cfg: Config, prob: Problem, lrs: dict, spec: dict) -> None:
             for row in hess["batch"]]  # fmt: skip
     exp.claim(
         "SGD: eta_max grows linearly with B (log-log slope)",
-        reference="abstract; Sec. 4",
+        reference="abstract",
         ours=s_sgd,
         baseline=edge if np.all(np.isfinite(edge)) else None,
         baseline_name="2 / lambda_max(H_B) from A",
@@ -359,7 +359,7 @@ def lr_claims(exp, cfg: Config, prob: Problem, lrs: dict, spec: dict) -> None:
     s_adam = [loglog_slope(bs, row) for row in lrs["adam"]]
     exp.claim(
         "Adam: eta_max grows as sqrt(B) (log-log slope)",
-        reference="abstract; Sec. 4",
+        reference="abstract",
         ours=s_adam,
         baseline=s_sgd,
         baseline_name="SGD slope",
@@ -367,7 +367,7 @@ def lr_claims(exp, cfg: Config, prob: Problem, lrs: dict, spec: dict) -> None:
     )
     exp.claim(
         "SGD's slope exceeds Adam's by >= 0.2 (linear vs square-root rule)",
-        reference="abstract; Sec. 4",
+        reference="abstract",
         ours=s_sgd,
         baseline=s_adam,
         baseline_name="Adam slope",
@@ -468,7 +468,7 @@ def learner_claim(exp, cfg: Config, prob: Problem) -> None:
         lr_paths.append(np.asarray(lrs[::steps_per_epoch]))
     exp.claim(
         "Lanczos learner: test accuracy within 3 points of SGD+momentum tuned on validation",
-        reference="Sec. 6 (preliminary results)",
+        reference="abstract (preliminary results)",
         ours=100 * np.asarray(ours),
         baseline=100 * np.asarray(base),
         baseline_name="SGD momentum 0.9, best of 5 lr",
