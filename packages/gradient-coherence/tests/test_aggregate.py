@@ -65,7 +65,7 @@ def test_winsorized_bounds_the_pull_of_one_example():
 def test_median_of_means_of_identical_groups_is_the_mean():
     group = _per_example(b=10)
     g = jax.tree.map(lambda a: jnp.concatenate([a, a, a, a]), group)  # 4 identical groups
-    for k in (1, 2, 4):
+    for k in (2, 4):
         out = _apply(median_of_means_aggregate(k), g)
         for name in g:
             np.testing.assert_allclose(out[name], group[name].mean(0), rtol=1e-5, atol=1e-6)
@@ -73,7 +73,7 @@ def test_median_of_means_of_identical_groups_is_the_mean():
 
 def test_median_of_means_matches_numpy():
     g = _per_example(b=60)
-    for k in (3, 5, 6):
+    for k in (3, 6):
         out = _apply(median_of_means_aggregate(k), g)
         for name in g:
             x = np.asarray(g[name])

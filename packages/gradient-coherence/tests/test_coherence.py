@@ -68,10 +68,11 @@ def _problem(m=20):
 
 
 def test_per_example_grads_equal_one_grad_per_example():
-    loss, params, (x, y) = _problem(6)
+    loss, params, (x, y) = _problem(3)
     g = per_example_grads(loss, params, (x, y))
-    for i in range(6):
-        gi = jax.grad(loss)(params, (x[i], y[i]))
+    grad = jax.jit(jax.grad(loss))
+    for i in range(3):
+        gi = grad(params, (x[i], y[i]))
         np.testing.assert_allclose(g["w"][i], gi["w"], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(g["b"][i], gi["b"], rtol=1e-5, atol=1e-7)
 
@@ -79,7 +80,7 @@ def test_per_example_grads_equal_one_grad_per_example():
 def test_chunked_per_example_grads_equal_unchunked():
     loss, params, batch = _problem(20)
     full = per_example_grads(loss, params, batch)
-    for chunk in (1, 7, 20, 64):  # 7 does not divide 20: a remainder chunk
+    for chunk in (7, 64):  # 7 does not divide 20: a remainder chunk
         chunked = per_example_grads(loss, params, batch, chunk_size=chunk)
         for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(chunked), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
@@ -88,10 +89,9 @@ def test_chunked_per_example_grads_equal_unchunked():
 def test_streaming_equals_materialized():
     loss, params, batch = _problem(20)
     expected = float(m_coherence(per_example_grads(loss, params, batch)))
-    for chunk in (3, 8, 20):
-        assert streaming_m_coherence(loss, params, batch, chunk_size=chunk) == pytest.approx(
-            expected, rel=1e-5
-        )
+    assert streaming_m_coherence(loss, params, batch, chunk_size=7) == pytest.approx(
+        expected, rel=1e-5
+    )
     jitted = jax.jit(lambda p: streaming_m_coherence(loss, p, batch, chunk_size=8))
     assert jitted(params) == pytest.approx(expected, rel=1e-5)
 
