@@ -126,7 +126,7 @@ def winsorized_aggregate(fraction: float = 0.1) -> optax.GradientTransformation:
 
 
 def median_of_means_aggregate(num_groups: int = 3) -> optax.GradientTransformation:
-    """Median of means of per-example updates (Chatterjee & Zielinski 2022, Sec. 7).
+    """Median of means of per-example updates (Chatterjee & Zielinski 2022).
 
     The ``B`` examples are split, in order, into ``num_groups`` groups of ``B / num_groups``; each
     group's updates are averaged and the coordinate-wise median of the group means is the update

@@ -1,7 +1,7 @@
 """Per-example gradients and their coherence (m-coherence ``alpha_m / alpha_m^perp``).
 
 For per-example gradients ``g_1 .. g_m`` at fixed parameters ``w`` (Chatterjee & Zielinski 2022,
-Sec. 5; introduced in arXiv:2008.01217), the plug-in coherence of the sample is
+arXiv:2203.10036; introduced in arXiv:2008.01217), the plug-in coherence of the sample is
 
     alpha_m = ||(1/m) sum_i g_i||^2 / ((1/m) sum_i ||g_i||^2)
 
@@ -114,7 +114,7 @@ def m_coherence(per_example: PyTree) -> jax.Array:
         gradient is zero.
 
     References:
-      Chatterjee & Zielinski, arXiv:2203.10036, Sec. 5; arXiv:2008.01217, Sec. 3.
+      Chatterjee & Zielinski, arXiv:2203.10036; Chatterjee & Zielinski, arXiv:2008.01217.
     """
     _check_sample(per_example, "per_example")
     return _ratio(*_sums(per_example), "per_example")

@@ -1,6 +1,6 @@
 """Reproduces the central claims of *On the Generalization Mystery in Deep Learning*.
 
-Claims (Chatterjee & Zielinski 2022, Sec. 5-7): per-example gradients are far more coherent on
+Claims (Chatterjee & Zielinski 2022): per-example gradients are far more coherent on
 real data than on random labels (the m-coherence ``||sum g_i||^2 / sum ||g_i||^2`` peaks much
 higher), and suppressing weak, incoherent directions by robust aggregation of per-example
 gradients (winsorization) reduces memorization of noisy labels without costing test accuracy.
@@ -162,7 +162,7 @@ def coherence_claims(exp: experiment.Experiment, cfg: Config, real, rand) -> Non
     peak_rand = [float(np.max(r["coherence"])) for r in rand]
     exp.claim(
         "m-coherence peaks >= 3x higher with real labels than random labels",
-        reference="Sec. 5, Fig. 5 (ResNet-50, ImageNet)",
+        reference="m-coherence, real vs random labels (ResNet-50, ImageNet)",
         ours=peak_real,
         baseline=peak_rand,
         baseline_name="random labels",
@@ -171,7 +171,7 @@ def coherence_claims(exp: experiment.Experiment, cfg: Config, real, rand) -> Non
     )
     exp.claim(
         "real-label m-coherence peak >= 5 (orthogonal gradients: 1)",
-        reference="Sec. 5, Fig. 5",
+        reference="m-coherence, real vs random labels",
         ours=peak_real,
         expect=at_least(5.0),
     )
@@ -184,7 +184,7 @@ def coherence_claims(exp: experiment.Experiment, cfg: Config, real, rand) -> Non
         ]
         exp.claim(
             "random labels are fitted with incoherent gradients: m-coherence once train acc > 90%",
-            reference="Sec. 5, Fig. 5",
+            reference="m-coherence, real vs random labels",
             ours=late,
             expect=at_most(2.0),
             note="max over the tracked epochs where the random-label network fits > 90%",
@@ -299,7 +299,7 @@ def memorization_claims(exp: experiment.Experiment, cfg: Config) -> dict:
     note = f"fraction {fraction}, {int(cfg.b_noise * 100)}% labels permuted, 3 x {cfg.b_width} MLP"
     exp.claim(
         "winsorized SGD memorizes >= 0.15 fewer noisy labels (noisy-subset train accuracy)",
-        reference="Sec. 7; Coherent Gradients (ICLR 2020) Fig. 3",
+        reference="winsorized GD (Coherent Gradients, ICLR 2020)",
         ours=final["winsorized"],
         baseline=final["plain"],
         baseline_name="plain SGD",
@@ -308,7 +308,7 @@ def memorization_claims(exp: experiment.Experiment, cfg: Config) -> dict:
     )
     exp.claim(
         "winsorized SGD costs <= 1 point of test accuracy",
-        reference="Sec. 7; Coherent Gradients (ICLR 2020) Fig. 3",
+        reference="winsorized GD (Coherent Gradients, ICLR 2020)",
         ours=test["winsorized"],
         baseline=test["plain"],
         baseline_name="plain SGD",
@@ -318,7 +318,7 @@ def memorization_claims(exp: experiment.Experiment, cfg: Config) -> dict:
     if cfg.running:
         exp.claim(
             "RM3 memorizes >= 0.15 fewer noisy labels than RA3",
-            reference="Sec. 7; Weak and Strong Gradient Directions (arXiv:2003.07422)",
+            reference="RM3 (Weak and Strong Gradient Directions, arXiv:2003.07422)",
             ours=final["rm3"],
             baseline=final["ra3"],
             baseline_name="RA3 (running mean of 3)",
