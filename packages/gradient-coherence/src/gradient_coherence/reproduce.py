@@ -1,7 +1,7 @@
 """Reproduces the central claims of *On the Generalization Mystery in Deep Learning*.
 
-Claims (Chatterjee & Zielinski 2022): per-example gradients are far more coherent on
-real data than on random labels (the m-coherence ``||sum g_i||^2 / sum ||g_i||^2`` peaks much
+Claims (Chatterjee & Zielinski 2022): per-example gradients are far more coherent on real data
+than on random labels (the m-coherence ``||sum g_i||^2 / sum ||g_i||^2`` peaks much
 higher), and suppressing weak, incoherent directions by robust aggregation of per-example
 gradients (winsorization) reduces memorization of noisy labels without costing test accuracy.
 
@@ -12,9 +12,8 @@ ReLU and the official initialisation ``N(0, 1) 2 / sqrt(fan_in + fan_out)``.
 A. Coherence, real vs random labels. The 3 x 256 MLP trained on 600 examples with their real
 labels and, as the baseline, with 100% of the labels permuted among themselves; m-coherence on a
 fixed sample of m = 256 training examples (with the labels trained on) at 18 epochs from 0 to
-200. Pass:
-the real-label peak is >= 3x the random-label peak, and >= 5; once the random-label network fits
-more than 90% of its training labels, its coherence is <= 2.
+200. Pass: the real-label peak is >= 3x the random-label peak, and >= 5; once the random-label
+network fits more than 90% of its training labels, its coherence is <= 2.
 
 B. Winsorization vs memorization. 50% of the training labels permuted among themselves (and of a
 validation split's), a 3 x 64 MLP, 600 training and 150 validation examples, 100 epochs. Plain
@@ -205,10 +204,13 @@ def coherence_figure(exp: experiment.Experiment, real, rand) -> None:
             ax_l.plot(r["loss"], r["coherence"], marker=".", **kw)
             ax_a.plot(r["epochs"], r["accuracy"], **kw)
     ax_t.axhline(1.0, color="k", ls=":", lw=1)
-    ax_t.set(xscale="symlog", xlabel="epoch", ylabel="m-coherence", title="coherence over training")
+    for ax in (ax_t, ax_a):  # linear up to epoch 1, logarithmic after
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(left=0)
+    ax_t.set(xlabel="epoch", ylabel="m-coherence", title="coherence over training")
     ax_l.set(xscale="log", xlabel="training loss", ylabel="m-coherence", title="coherence vs loss")
     ax_l.invert_xaxis()
-    ax_a.set(xscale="symlog", xlabel="epoch", ylabel="training accuracy", title="fit of the labels")
+    ax_a.set(xlabel="epoch", ylabel="training accuracy", title="fit of the labels")
     ax_t.legend(fontsize=8)
     fig.tight_layout()
     exp.save_figure(fig, "coherence")
