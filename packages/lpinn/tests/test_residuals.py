@@ -39,7 +39,7 @@ def test_exact_eulerian_solution_has_zero_residual(points):
 
 
 def test_physical_second_derivative_matches_scalar_autodiff(points):
-    """Along bent characteristics u_XX = d/dx0 (U_x0 / X_x0) / X_x0 (the brief's Burgers fix)."""
+    """Along bent characteristics u_XX = d/dx0 (U_x0 / X_x0) / X_x0."""
     gx, gt = points
     alpha, nu = 0.4, 0.3
     model = lambda x0, t: (jnp.sin(x0) * (1 + t), x0 + alpha * t * jnp.sin(x0))

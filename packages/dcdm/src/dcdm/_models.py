@@ -40,7 +40,7 @@ class DCDMNet(nnx.Module):
     Args:
         ndim: 2 or 3 (grid dimension).
         features: filters per conv (paper: 16).
-        levels: pooling levels (paper 3-D: 1; brief's 2-D reproduction: 2).
+        levels: pooling levels (paper 3-D: 1; our 2-D reproduction: 2).
         depth: residual pairs per level.
         use_mask: take the solid mask as a second channel.
         rngs: ``nnx.Rngs`` for the initialisation.

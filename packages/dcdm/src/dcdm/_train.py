@@ -61,8 +61,8 @@ def train(
         rhs: ``(num, *grid)`` training right-hand sides.
         key: PRNG key for the batch sampling.
         steps: number of Adam steps (rounded up to a multiple of ``chunk``).
-        batch_size: mini-batch size (brief: 16; paper: 10).
-        learning_rate: Adam step size (brief: 1e-3; paper: 1e-4).
+        batch_size: mini-batch size (reproduction: 16; paper: 10).
+        learning_rate: Adam step size, > 0 (reproduction: 1e-3; paper: 1e-4).
         chunk: steps per progress tick (and per entry of the returned loss history).
         mask: solid mask fed to the network, if any.
         progress: optional wrapper over the chunk iterator (e.g. ``experiment.progress``).

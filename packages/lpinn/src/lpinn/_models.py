@@ -2,7 +2,7 @@
 
 Both take the periodic embedding (cos x, sin x, t) ("POLAR" in the official code), so periodic
 boundary conditions hold exactly and no boundary loss is needed: the baseline's failure at large
-speed c is not a boundary-condition issue, which is the paper's point.
+speed c is not a boundary-condition problem, which is the paper's point.
 """
 
 from __future__ import annotations

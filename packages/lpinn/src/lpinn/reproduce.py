@@ -63,8 +63,9 @@ QUICK = Config(num_x=32, num_t=25, steps=1500, speeds=(30.0,), num_seeds=1, burg
 QUICK_DIFFERENCES = (
     "c = 30 only, one seed, a 32 x 25 grid and 1500 Adam steps instead of c in {10, 30, 50}, "
     "3 seeds, 64 x 50 and 5000 steps; the LPINN bar is looser (relative L2 < 0.15 instead of "
-    "0.05) because the shorter run has not converged that far; the PINN control asks > 0.5 "
-    "instead of > 0.3; no Burgers run."
+    "0.05) because at 1500 steps the LPINN error is still falling fast (seed 0: 0.16 after "
+    "1000 steps, 0.025 after 1500); the PINN control asks > 0.5 instead of > 0.3; no Burgers "
+    "run and no figures."
 )
 
 
@@ -173,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exp.log(
                 f"   PINN {np.round(errors[c]['pinn'], 3)}  LPINN {np.round(errors[c]['lpinn'], 4)}"
             )
-            if c == 30.0:
+            if c == 30.0 and not args.quick:  # figures: full mode only (3-4 s of CPU)
                 plot_solutions(exp, x, t, reference, runs[0], c)
                 plot_characteristics(exp, runs[0]["lpinn_model"], c, x, t)
 
