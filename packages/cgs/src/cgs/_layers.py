@@ -70,7 +70,7 @@ def _edge_mlp(mlp: MLP, edges, nodes, senders, receivers) -> jax.Array:
     multiply-adds per edge (about half of a GN block's cost on GVI batches).
     """
     first = mlp.layers[0]
-    kernel = first.kernel.value
+    kernel = first.kernel[...]
     fe, fn = edges.shape[-1], nodes.shape[-1]
     x = (
         edges @ kernel[:fe]
@@ -78,7 +78,7 @@ def _edge_mlp(mlp: MLP, edges, nodes, senders, receivers) -> jax.Array:
         + (nodes @ kernel[fe + fn :])[receivers]
     )
     if first.bias is not None:
-        x = x + first.bias.value
+        x = x + first.bias[...]
     for i, layer in enumerate(mlp.layers[1:]):
         x = layer(mlp.activation(x))
         if i == len(mlp.layers) - 2 and mlp.activate_output:
