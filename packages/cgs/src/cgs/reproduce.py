@@ -92,7 +92,7 @@ class Config:
     gvi_val_graphs: int = 50
     gvi_test_graphs: int = 200
     gvi_large_graphs: int = 50
-    gvi_eval_every: int = 32
+    gvi_eval_every: int = 8
     pagerank_nodes: tuple[int, int] = (60, 100)
     with_mpnn: bool = True
     eval_large: bool = True
@@ -632,7 +632,8 @@ def train_gvi(exp, name: str, model: nnx.Module, cfg: Config, seed: int, updates
             ckpt.save(i + 1, state)
         if updates % every == 0 and not np.isfinite(float(state["curve"][updates // every])):
             state["curve"] = state["curve"].at[updates // every].set(val_mape(state["params"]))
-        ckpt.save(updates, state, force=True)
+        if ckpt.latest_step != updates:
+            ckpt.save(updates, state, force=True)
     values = np.asarray(state["curve"])
     curve = [(k * every, float(values[k])) for k in range(updates // every + 1)]
     if updates % every:
