@@ -141,3 +141,17 @@ def test_rejects_out_of_range_receivers(task, model):
     g = task.graph._replace(receivers=task.graph.receivers.at[0, 0].set(10_000))
     with pytest.raises(ValueError, match="receivers"):
         model(g)
+
+
+@pytest.mark.parametrize("activate_output", [False, True])
+def test_edge_mlp_with_node_projections_equals_mlp_on_concatenated_inputs(activate_output):
+    from cgs._layers import MLP, _edge_mlp
+
+    rng = np.random.default_rng(0)
+    nodes = jnp.asarray(rng.normal(size=(10, 5)), jnp.float32)
+    edges = jnp.asarray(rng.normal(size=(30, 3)), jnp.float32)
+    s, r = jnp.asarray(rng.integers(0, 10, 30)), jnp.asarray(rng.integers(0, 10, 30))
+    for hidden in ((), (16,), (16, 8)):
+        mlp = MLP(13, hidden, 4, activate_output=activate_output, rngs=nnx.Rngs(1))
+        reference = mlp(jnp.concatenate([edges, nodes[s], nodes[r]], axis=-1))
+        np.testing.assert_allclose(_edge_mlp(mlp, edges, nodes, s, r), reference, atol=1e-5)

@@ -62,6 +62,32 @@ def edge_softmax(logits: jax.Array, receivers: jax.Array, mask: jax.Array, num_n
     return weights / jnp.maximum(total[receivers], jnp.finfo(weights.dtype).tiny)
 
 
+def _edge_mlp(mlp: MLP, edges, nodes, senders, receivers) -> jax.Array:
+    """``mlp([e_ji, h_j, h_i])`` without building the concatenation on every edge.
+
+    The first layer is linear, so ``W [e, h_j, h_i] = W_e e + (W_s h)_j + (W_r h)_i``: the node
+    parts are projected once per node and gathered, which saves ``2 F_node x hidden``
+    multiply-adds per edge (about half of a GN block's cost on GVI batches).
+    """
+    first = mlp.layers[0]
+    kernel = first.kernel[...]
+    fe, fn = edges.shape[-1], nodes.shape[-1]
+    x = (
+        edges @ kernel[:fe]
+        + (nodes @ kernel[fe : fe + fn])[senders]
+        + (nodes @ kernel[fe + fn :])[receivers]
+    )
+    if first.bias is not None:
+        x = x + first.bias[...]
+    for i, layer in enumerate(mlp.layers[1:]):
+        x = layer(mlp.activation(x))
+        if i == len(mlp.layers) - 2 and mlp.activate_output:
+            x = mlp.activation(x)
+    if len(mlp.layers) == 1 and mlp.activate_output:
+        x = mlp.activation(x)
+    return x
+
+
 class AttentionGNLayer(nnx.Module):
     """One attention graph-network block (the official ``MPNNLayer``).
 
@@ -90,9 +116,9 @@ class AttentionGNLayer(nnx.Module):
         )
 
     def __call__(self, nodes, edges, senders, receivers, edge_mask):
-        message_in = jnp.concatenate([edges, nodes[senders], nodes[receivers]], axis=-1)
-        new_edges = self.edge_model(message_in)
-        alpha = edge_softmax(self.attention(message_in), receivers, edge_mask, nodes.shape[0])
+        new_edges = _edge_mlp(self.edge_model, edges, nodes, senders, receivers)
+        logits = _edge_mlp(self.attention, edges, nodes, senders, receivers)
+        alpha = edge_softmax(logits, receivers, edge_mask, nodes.shape[0])
         aggregated = jax.ops.segment_sum(alpha * new_edges, receivers, num_segments=nodes.shape[0])
         new_nodes = self.node_model(jnp.concatenate([aggregated, nodes], axis=-1))
         return new_nodes, new_edges

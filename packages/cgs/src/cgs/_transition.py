@@ -164,6 +164,7 @@ def dense_matrix(transition: Transition) -> jax.Array:
     """(m, n, n) dense ``A_h`` (without ``gamma``); duplicate edges add up, as in the sparse form."""
     t = transition
     m, n = t.edge_values.shape[1], t.num_nodes
-    return (
-        jnp.zeros((m, n, n), t.edge_values.dtype).at[:, t.receivers, t.senders].add(t.edge_values.T)
-    )
+    # Scatter whole (m,) rows into an (n, n, m) array (one contiguous update per edge instead of
+    # m strided scalars: about 2x faster on CPU), then put the head axis first.
+    dense = jnp.zeros((n, n, m), t.edge_values.dtype).at[t.receivers, t.senders].add(t.edge_values)
+    return jnp.moveaxis(dense, -1, 0)
