@@ -10,6 +10,11 @@
 
 It prints the time of one forward+backward pass and XLA's compiled memory for both, and their
 ratios. The IFT memory stays flat as K grows; the unrolled memory grows linearly.
+
+Then, in the same run, what the status checks cost: the same layer solved to tolerance by
+Anderson, its gradient with every check on (the forward's report, the adjoint solve's status
+check and NaN mask, for GMRES and Neumann adjoints) and with all of them off, interleaved, as a
+fraction of the backward pass's own time (gradient minus forward).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import argparse
 import jax
 import jax.numpy as jnp
 
-from jaxpapers_shared import implicit, timing
+from jaxpapers_shared import _status, implicit, timing
 
 BATCH, WIDTH, INPUT = 64, 256, 32
 
@@ -59,10 +64,51 @@ def unrolled_loss(params, z, iterations):
     return jnp.mean(x**2)
 
 
+def checked_loss(params, z, adjoint, throw):
+    sol = implicit.fixed_point(
+        deq_layer, jnp.zeros((BATCH, WIDTH)), *params, z, adjoint=adjoint, throw=throw
+    )
+    return jnp.mean(sol.value**2)
+
+
+def status_overhead(params, z, rounds: int) -> list[list]:
+    """Gradient time with the status checks on vs off, relative to the backward's own time."""
+    rows = []
+    for adjoint in ("gmres", "neumann"):
+        forward = jax.jit(lambda p, z, a=adjoint: checked_loss(p, z, a, False))
+        checked = jax.jit(jax.grad(lambda p, z, a=adjoint: checked_loss(p, z, a, True)))
+        with _status.checks_disabled():
+            unchecked = jax.jit(jax.grad(lambda p, z, a=adjoint: checked_loss(p, z, a, False)))
+            jax.block_until_ready(unchecked(params, z))  # traced (and compiled) without checks
+        times = timing.compare(
+            {"forward": forward, "checked": checked, "unchecked": unchecked},
+            params,
+            z,
+            rounds=rounds,
+        )
+        backward = times["unchecked"] - times["forward"]
+        overhead = times["checked"] - times["unchecked"]
+        rows.append(
+            [
+                adjoint,
+                1e3 * times["forward"],
+                1e3 * backward,
+                1e3 * times["unchecked"],
+                1e3 * times["checked"],
+                overhead / backward,
+            ]
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, nargs="+", default=[50, 200, 1000])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--quick", action="store_true", help="K = 50 only, 2 rounds")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.iterations, args.rounds = [50], 2
     params, z = make_problem(jax.random.PRNGKey(0))
     rows = []
     for k in args.iterations:
@@ -96,6 +142,21 @@ def main(argv: list[str] | None = None) -> None:
                 "memory IFT/unrolled",
             ],
             rows,
+        )
+    )
+    overhead = status_overhead(params, z, args.rounds)
+    print("\nstatus checks: gradient of the Anderson-solved layer, checks on vs off (interleaved)")
+    print(
+        timing.format_table(
+            [
+                "adjoint",
+                "forward ms",
+                "backward ms",
+                "grad unchecked ms",
+                "grad checked ms",
+                "check cost / backward",
+            ],
+            overhead,
         )
     )
 

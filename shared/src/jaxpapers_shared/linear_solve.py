@@ -145,8 +145,9 @@ def gmres(
 ) -> Solution:
     """Restarted GMRES for a general nonsingular operator.
 
-    Each cycle builds a ``restart``-dimensional Krylov basis (classical Gram-Schmidt, applied
-    twice), solves the small least-squares problem, and checks the true residual. ``iterations``
+    Each cycle builds up to ``restart`` Krylov vectors (classical Gram-Schmidt, applied twice)
+    with an incremental Givens QR, stops early once the residual estimate meets the tolerance,
+    and checks the true residual. ``iterations``
     counts Arnoldi steps (one matvec each); ``max_iter`` (default 10 n) bounds them, rounded up to
     whole cycles.
     """
@@ -158,17 +159,23 @@ def gmres(
     dtype = b_flat.dtype
     eps = jnp.finfo(dtype).eps
 
-    def cycle(A, x, r):
+    def cycle(A, x, r, threshold):
         beta = jnp.linalg.norm(r)
         basis = jnp.zeros((m + 1, r.size), dtype).at[0].set(r / jnp.where(beta > 0, beta, 1))
-        hessenberg = jnp.zeros((m + 1, m), dtype)
+        # Incremental QR of the Hessenberg matrix by Givens rotations: |g[j + 1]| is the l2 norm
+        # of the residual after step j, so a cycle stops as soon as it meets the tolerance (in
+        # the chosen norm, estimated by the ratio of norms of the cycle's first residual).
+        triangular = jnp.eye(m, dtype=dtype)
+        rotations = jnp.zeros((m, 2), dtype)
+        g = jnp.zeros((m + 1,), dtype).at[0].set(beta)
+        ratio = tol_(r) / jnp.where(beta > 0, beta, 1)
 
         def cond(state):
-            _, _, j, breakdown = state
-            return (j < m) & ~breakdown
+            *_, g, j, done = state
+            return (j < m) & ~done
 
         def arnoldi(state):
-            basis, hessenberg, j, _ = state
+            basis, triangular, rotations, g, j, _ = state
             w = A(basis[j])
             w_norm = jnp.linalg.norm(w)
             h = basis @ w
@@ -177,17 +184,33 @@ def gmres(
             w, h = w - basis.T @ h2, h + h2
             h_next = jnp.linalg.norm(w)
             breakdown = h_next <= eps * w_norm
-            basis = basis.at[j + 1].set(
-                jnp.where(breakdown, 0.0, w / jnp.where(breakdown, 1, h_next))
-            )
-            hessenberg = hessenberg.at[:, j].set(h.at[j + 1].set(h_next))
-            return basis, hessenberg, j + 1, breakdown
+            next_v = jnp.where(breakdown, 0.0, w / jnp.where(breakdown, 1, h_next))
+            basis = basis.at[j + 1].set(next_v)
 
-        basis, hessenberg, steps, _ = jax.lax.while_loop(
-            cond, arnoldi, (basis, hessenberg, jnp.asarray(0, jnp.int32), jnp.asarray(False))
+            def rotate(i, h):
+                c, s_ = rotations[i]
+                hi, hi1 = h[i], h[i + 1]
+                return h.at[i].set(c * hi + s_ * hi1).at[i + 1].set(-s_ * hi + c * hi1)
+
+            h = jax.lax.fori_loop(0, j, rotate, h[:m])
+            hj = h[j]
+            radius = jnp.hypot(hj, h_next)
+            c, s_ = hj / jnp.where(radius > 0, radius, 1), h_next / jnp.where(radius > 0, radius, 1)
+            column = h.at[j].set(radius)
+            column = jnp.where(jnp.arange(m) <= j, column, 0)
+            triangular = triangular.at[:, j].set(column)
+            rotations = rotations.at[j].set(jnp.stack([c, s_]))
+            g = g.at[j + 1].set(-s_ * g[j]).at[j].set(c * g[j])
+            done = breakdown | (jnp.abs(g[j + 1]) * ratio <= threshold)
+            return basis, triangular, rotations, g, j + 1, done
+
+        basis, triangular, _, g, steps, _ = jax.lax.while_loop(
+            cond,
+            arnoldi,
+            (basis, triangular, rotations, g, jnp.asarray(0, jnp.int32), jnp.asarray(False)),
         )
-        rhs = jnp.zeros((m + 1,), dtype).at[0].set(beta)
-        y = jnp.linalg.lstsq(hessenberg, rhs)[0]
+        used = jnp.where(jnp.arange(m) < steps, g[:m], 0)
+        y = jax.scipy.linalg.solve_triangular(triangular, used, lower=False)
         x = x + basis[:-1].T @ y
         return x, steps
 
@@ -200,7 +223,7 @@ def gmres(
 
         def body(state):
             x, r, k, _ = state
-            x, steps = cycle(A, x, r)
+            x, steps = cycle(A, x, r, threshold)
             r = b - A(x)
             return x, r, k + jnp.maximum(steps, 1), tol_(r)
 
