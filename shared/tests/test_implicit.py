@@ -183,33 +183,42 @@ def test_anderson_needs_fewer_iterations_than_plain_iteration(contraction):
     _, b = contraction
     q, _ = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(6), (N, N)))
     slow = q @ jnp.diag(jnp.linspace(0.0, 0.98, N)) @ q.T  # spectral radius 0.98: slow to iterate
-    plain = implicit.fixed_point(
-        linear_map, jnp.zeros(N), slow, b, solver="iterate", tol=1e-10, max_iter=5000
-    )
-    anderson = implicit.fixed_point(linear_map, jnp.zeros(N), slow, b, tol=1e-10)
+    plain, anderson = jax.jit(
+        lambda slow, b: (
+            implicit.fixed_point(
+                linear_map, jnp.zeros(N), slow, b, solver="iterate", tol=1e-10, max_iter=5000
+            ),
+            implicit.fixed_point(linear_map, jnp.zeros(N), slow, b, tol=1e-10),
+        )
+    )(slow, b)
     assert bool(plain.converged) and bool(anderson.converged)
     assert int(anderson.iterations) < int(plain.iterations) / 3
 
 
 def test_anderson_survives_a_rank_deficient_history():
-    # x = tanh(0.5 x + 1) in every coordinate: all residuals are parallel (history of rank one),
-    # in float32 -- the README's example. The scalar fixed point is 0.895...
-    scalar = unrolled_fixed_point(lambda x: jnp.tanh(0.5 * x + 1.0), jnp.float64(0.0))
-    sol = implicit.fixed_point(
-        lambda x, w, z: jnp.tanh(w @ x + z),
-        jnp.zeros(4, jnp.float32),
-        0.5 * jnp.eye(4, dtype=jnp.float32),
-        jnp.ones(4, jnp.float32),
-    )
-    assert bool(sol.converged) and int(sol.iterations) < 20
-    np.testing.assert_allclose(sol.value, np.full(4, scalar), rtol=1e-5)
-    # An exactly repeated direction in float64 (a map that is the identity on one coordinate's
-    # complement), and a history longer than the problem (memory 10 > 2 unknowns).
-    sol = implicit.fixed_point(
-        lambda x: jnp.array([0.3 * x[1] + 1.0, 0.5]), jnp.zeros(2), memory=10
-    )
-    assert bool(sol.converged)
-    np.testing.assert_allclose(sol.value, [1.15, 0.5], rtol=1e-12)
+    @jax.jit
+    def solves():
+        # x = tanh(0.5 x + 1) in every coordinate: all residuals are parallel (a history of rank
+        # one), in float32 -- the README's example. Its scalar fixed point, by plain iteration:
+        scalar = unrolled_fixed_point(lambda x: jnp.tanh(0.5 * x + 1.0), jnp.float64(0.0))
+        parallel = implicit.fixed_point(
+            lambda x, w, z: jnp.tanh(w @ x + z),
+            jnp.zeros(4, jnp.float32),
+            0.5 * jnp.eye(4, dtype=jnp.float32),
+            jnp.ones(4, jnp.float32),
+        )
+        # An exactly repeated direction in float64 (the second coordinate is fixed after one
+        # step), and a history longer than the problem (memory 10 > 2 unknowns).
+        repeated = implicit.fixed_point(
+            lambda x: jnp.array([0.3 * x[1] + 1.0, 0.5]), jnp.zeros(2), memory=10
+        )
+        return scalar, parallel, repeated
+
+    scalar, parallel, repeated = solves()
+    assert bool(parallel.converged) and int(parallel.iterations) < 20
+    np.testing.assert_allclose(parallel.value, np.full(4, scalar), rtol=1e-5)
+    assert bool(repeated.converged)
+    np.testing.assert_allclose(repeated.value, [1.15, 0.5], rtol=1e-12)
 
 
 def test_argmin_ridge_derivative_matches_closed_form():
@@ -289,13 +298,19 @@ def test_relative_tolerance_converges_on_large_float32_values():
     z = jax.random.normal(k2, (32,), jnp.float32)
     f = lambda x, w, z: 1e4 * jnp.tanh(w @ x / 1e4 + z)
     x0 = jnp.zeros(32, jnp.float32)
-    reference = unrolled_fixed_point(f, x0.astype(jnp.float64), w, z, iterations=100)
-    for kwargs in ({}, {"solver": "iterate"}, {"norm": "l2"}, {"norm": "rms"}):
-        sol = implicit.fixed_point(f, x0, w, z, **kwargs)
+    options = ({}, {"solver": "iterate"}, {"norm": "l2"}, {"norm": "rms"})
+
+    @jax.jit
+    def solves(w, z):
+        reference = unrolled_fixed_point(f, x0.astype(jnp.float64), w, z, iterations=100)
+        new = [implicit.fixed_point(f, x0, w, z, **kwargs) for kwargs in options]
+        return reference, new, implicit.fixed_point(f, x0, w, z, tol=1e-6, throw=False)
+
+    reference, new, old = solves(w, z)
+    for kwargs, sol in zip(options, new, strict=True):
         assert bool(sol.converged) and sol.value.dtype == jnp.float32, kwargs
         np.testing.assert_allclose(sol.value, reference, rtol=1e-5, atol=1e-2)
     assert float(sol.residual) <= 1e-6 + 1e-6 * float(jnp.sqrt(jnp.mean(sol.value**2)))
-    old = implicit.fixed_point(f, x0, w, z, tol=1e-6, throw=False)
     assert not bool(old.converged) and int(old.iterations) == 200
 
 
@@ -356,18 +371,26 @@ def repelling_loss(b, a, adjoint="neumann", throw=True):
 
 def test_neumann_adjoint_at_a_repelling_fixed_point_is_never_a_silent_gradient(repelling):
     a, b = repelling
-    sol = implicit.fixed_point(linear_map, jnp.zeros(3), a, b, tol=1e-12)
+    steep = a.at[2, 2].set(3.0)  # radius 3: the Neumann terms overflow to inf/NaN
+    grad = jax.grad(repelling_loss)
+    sol, by_gmres, nan_105, nan_3 = jax.jit(
+        lambda a, steep, b: (
+            implicit.fixed_point(linear_map, jnp.zeros(3), a, b, tol=1e-12),
+            grad(b, a, "gmres"),
+            grad(b, a, "neumann", False),
+            grad(b, steep, "neumann", False),
+        )
+    )(a, steep, b)
     assert bool(sol.converged)  # a true fixed point, so the forward is right ...
     np.testing.assert_allclose(sol.value, b / (1 - jnp.diag(a)), rtol=1e-10)
-    # ... and GMRES gets its gradient, (I - A)^{-T} 1.
-    np.testing.assert_allclose(jax.grad(repelling_loss)(b, a, "gmres"), 1 / (1 - jnp.diag(a)))
-    # The Neumann series for (I - A^T)^{-1} diverges (radius 1.05; radius 3 overflows to NaN).
-    for radius in (1.05, 3.0):
-        a_r = a.at[2, 2].set(radius)
+    # ... and GMRES gets its gradient, (I - A)^{-T} 1; the Neumann series diverges: NaN, never
+    # a wrong finite number, with throw=False, and a ConvergenceError eagerly.
+    np.testing.assert_allclose(by_gmres, 1 / (1 - jnp.diag(a)))
+    assert np.all(np.isnan(nan_105)) and np.all(np.isnan(nan_3))
+    for a_r in (a, steep):
         with pytest.raises(implicit.ConvergenceError, match="adjoint solve") as info:
-            jax.grad(repelling_loss)(b, a_r)
+            grad(b, a_r)
         assert type(info.value) is implicit.ConvergenceError
-        assert np.all(np.isnan(jax.grad(repelling_loss)(b, a_r, "neumann", False)))
 
 
 def test_neumann_adjoint_failure_under_jit(repelling):
@@ -375,10 +398,9 @@ def test_neumann_adjoint_failure_under_jit(repelling):
     grad = jax.jit(jax.grad(repelling_loss), static_argnums=(2, 3))
     with pytest.raises(jax.errors.JaxRuntimeError, match="ConvergenceError: fixed_point .adjoint"):
         jax.block_until_ready(grad(b, a, "neumann", True))
-    assert np.all(np.isnan(grad(b, a, "neumann", False)))
     # A solve(matvec, b) callable that returns the bare solution is checked for finiteness.
     blow_up = lambda matvec, rhs: jax.tree.map(lambda r: r / 0.0, rhs)
-    assert np.all(np.isnan(jax.grad(repelling_loss)(b, 0.5 * a, blow_up, False)))
+    assert np.all(np.isnan(grad(b, 0.5 * a, blow_up, False)))
 
 
 def test_nan_inputs_raise():

@@ -196,4 +196,14 @@ def report(
         if not np.all(converged):
             raise ConvergenceError(message(iterations, residual, converged))
 
-    jax.debug.callback(raise_if_failed, iterations, residual, converged)
+    # Unbatched, the callback runs only on failure; under vmap the cond becomes a select that
+    # calls it every time, and the callback checks the flags itself.
+    iterations, residual, converged = jax.lax.stop_gradient((iterations, residual, converged))
+    jax.lax.cond(
+        jnp.min(converged.astype(jnp.int32), initial=1) > 0,
+        lambda *fields: None,
+        lambda *fields: jax.debug.callback(raise_if_failed, *fields),
+        iterations,
+        residual,
+        converged,
+    )
