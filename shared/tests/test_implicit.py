@@ -290,8 +290,9 @@ def test_equality_qp_matches_constrained_least_squares_and_its_gradient():
 
 
 def test_relative_tolerance_converges_on_large_float32_values():
-    # A float32 DEQ layer with values ~1e4: rounding (ulp ~1e-3) keeps ||f(x) - x|| above an
-    # absolute 1e-6 forever; the default rtol = atol = 1e-6 in the max-norm is met.
+    # A float32 DEQ layer with values ~1e4: the float32 spacing there (~1e-3) is far above an
+    # absolute 1e-6, which only an exact floating-point fixed point could meet; the default
+    # rtol = atol = 1e-6 in the max-norm is met whatever the rounding.
     k1, k2 = jax.random.split(jax.random.PRNGKey(7))
     w = jax.random.normal(k1, (32, 32), jnp.float32)
     w = 0.5 * w / jnp.linalg.norm(w, 2)
@@ -304,14 +305,14 @@ def test_relative_tolerance_converges_on_large_float32_values():
     def solves(w, z):
         reference = unrolled_fixed_point(f, x0.astype(jnp.float64), w, z, iterations=100)
         new = [implicit.fixed_point(f, x0, w, z, **kwargs) for kwargs in options]
-        return reference, new, implicit.fixed_point(f, x0, w, z, tol=1e-6, throw=False)
+        return reference, new
 
-    reference, new, old = solves(w, z)
+    reference, new = solves(w, z)
     for kwargs, sol in zip(options, new, strict=True):
         assert bool(sol.converged) and sol.value.dtype == jnp.float32, kwargs
         np.testing.assert_allclose(sol.value, reference, rtol=1e-5, atol=1e-2)
     assert float(sol.residual) <= 1e-6 + 1e-6 * float(jnp.sqrt(jnp.mean(sol.value**2)))
-    assert not bool(old.converged) and int(old.iterations) == 200
+    assert np.spacing(np.float32(np.max(np.abs(reference)))) > 100 * 1e-6
 
 
 # ----------------------------------------------------------------------------- failures
