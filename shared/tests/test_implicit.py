@@ -18,22 +18,28 @@ def rel_err(a, b):
     return float(jnp.linalg.norm(a - b) / jnp.maximum(jnp.linalg.norm(b), 1e-30))
 
 
-def directional_derivatives(fn, params, directions=4, eps=1e-6, seed=0):
-    """Central differences of scalar fn along random unit directions (one compiled vmap).
+def grad_and_directional_derivatives(fn, params, directions=4, eps=1e-6, seed=0):
+    """The gradient of scalar fn and its central differences along random unit directions.
 
-    Returns the directions (pytrees stacked on axis 0) and the derivatives along them; a gradient
-    g is right when <g, v> matches them for every direction v (as jax.test_util.check_grads does).
+    One compiled program: ``jax.grad(fn)`` and ``fn`` at ``params +- eps v`` (vmapped). A gradient
+    g is right when <g, v> matches the differences for every direction v (as
+    jax.test_util.check_grads does); see :func:`assert_matches_finite_differences`.
     """
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     v = jax.random.normal(jax.random.PRNGKey(seed), (directions, flat.size), flat.dtype)
     v = v / jnp.linalg.norm(v, axis=1, keepdims=True)
     points = jnp.concatenate([flat + eps * v, flat - eps * v])
-    values = jax.jit(jax.vmap(lambda x: fn(unravel(x))))(points)
-    return v, (values[:directions] - values[directions:]) / (2 * eps)
+
+    @jax.jit
+    def run(params, points):
+        return jax.grad(fn)(params), jax.vmap(lambda x: fn(unravel(x)))(points)
+
+    grad, values = run(params, points)
+    return grad, (v, (values[:directions] - values[directions:]) / (2 * eps))
 
 
-def assert_matches_finite_differences(fn, params, grad):
-    v, fd = directional_derivatives(fn, params)
+def assert_matches_finite_differences(grad, differences):
+    v, fd = differences
     along = v @ jax.flatten_util.ravel_pytree(grad)[0]
     np.testing.assert_allclose(along, fd, rtol=RTOL, atol=RTOL * float(jnp.max(jnp.abs(fd))))
 
@@ -90,9 +96,9 @@ def test_linear_fixed_point_gradient_matches_unrolled_and_finite_differences(con
     unrolled = lambda p: jnp.sum(
         jnp.sin(unrolled_fixed_point(linear_map, jnp.zeros(N), p["a"], p["b"]))
     )
-    got = jax.jit(jax.grad(loss))(params)
+    got, differences = grad_and_directional_derivatives(loss, params)
     assert rel_err(got, jax.jit(jax.grad(unrolled))(params)) < RTOL
-    assert_matches_finite_differences(loss, params, got)
+    assert_matches_finite_differences(got, differences)
 
 
 def deq_map(x, w, u, c, z):
@@ -124,9 +130,9 @@ def test_deq_gradient_matches_unrolled_and_finite_differences(deq_params):
         x = unrolled_fixed_point(deq_map, jnp.zeros(N), p["w"], p["u"], p["c"], p["z"])
         return jnp.sum((x - target) ** 2)
 
-    got = jax.jit(jax.grad(loss))(deq_params)
+    got, differences = grad_and_directional_derivatives(loss, deq_params)
     assert rel_err(got, jax.jit(jax.grad(unrolled))(deq_params)) < RTOL
-    assert_matches_finite_differences(loss, deq_params, got)
+    assert_matches_finite_differences(got, differences)
 
 
 def test_deq_gradient_reaches_closed_over_parameters(deq_params):
@@ -161,7 +167,7 @@ def test_vmapped_fixed_point_gradients_match_per_example_loop(deq_params):
     @jax.jit
     def grads(w):
         batched = jax.grad(lambda w: jnp.sum(jax.vmap(loss_one, in_axes=(None, 0))(w, zs)))(w)
-        looped = sum(jax.grad(loss_one)(w, zs[i]) for i in range(len(zs)))
+        looped = jnp.sum(jax.lax.map(lambda z: jax.grad(loss_one)(w, z), zs), axis=0)
         unrolled = jax.grad(lambda w: jnp.sum(jax.vmap(unrolled_one, (None, 0))(w, zs)))(w)
         return batched, looped, unrolled
 
@@ -232,9 +238,12 @@ def test_argmin_ridge_derivative_matches_closed_form():
             ridge, jnp.zeros(N), lam, solver=solver, tol=1e-11, max_iter=20000, step_size=step
         ).value
     )
-    both = jax.jit(
-        lambda lam: [(solve(lam, s), jax.jacobian(solve)(lam, s)) for s in ("lbfgs", "gd")]
-    )
+
+    def value_and_jacobian(lam, solver):  # one forward, its VJP along every output axis
+        value, vjp = jax.vjp(lambda lam: solve(lam, solver), lam)
+        return value, jax.vmap(vjp)(jnp.eye(N))[0]
+
+    both = jax.jit(lambda lam: [value_and_jacobian(lam, s) for s in ("lbfgs", "gd")])
     for value, jac in both(2.0):
         np.testing.assert_allclose(value, closed_form(2.0), rtol=1e-8)
         assert rel_err(jac, jax.jacobian(closed_form)(2.0)) < RTOL
@@ -245,11 +254,12 @@ def test_root_derivative_matches_closed_form():
     cube_root = lambda a, solver: (
         implicit.root(lambda x, a: x**3 - a, jnp.ones(3), a, solver=solver, tol=1e-12).value
     )
-    both = jax.jit(
-        lambda a: [
-            (cube_root(a, s), jax.jacobian(cube_root)(a, s)) for s in ("newton", "newton_krylov")
-        ]
-    )
+
+    def value_and_jacobian(a, solver):  # one forward, its VJP along every output axis
+        value, vjp = jax.vjp(lambda a: cube_root(a, solver), a)
+        return value, jax.vmap(vjp)(jnp.eye(3))[0]
+
+    both = jax.jit(lambda a: [value_and_jacobian(a, s) for s in ("newton", "newton_krylov")])
     for value, jac in both(a):
         np.testing.assert_allclose(value, [1.0, 2.0, 3.0], rtol=1e-10)
         np.testing.assert_allclose(jnp.diag(jac), a ** (-2 / 3) / 3, rtol=1e-8)
@@ -269,21 +279,16 @@ def test_equality_qp_matches_constrained_least_squares_and_its_gradient():
     a, b = jax.random.normal(k[2], (2, N)), jax.random.normal(k[3], (2,))
     via_kkt = lambda m, y, a, b: implicit.equality_qp(m.T @ m, -m.T @ y, a, b)[0]
     weights = jnp.arange(1.0, N + 1)
-    x, got = jax.jit(
-        lambda *p: (via_kkt(*p), jax.grad(lambda *p: weights @ via_kkt(*p), (0, 1, 2, 3))(*p))
-    )(m, y, a, b)
+    params = {"m": m, "y": y, "a": a, "b": b}
+    loss = lambda p: weights @ via_kkt(p["m"], p["y"], p["a"], p["b"])
+    got, differences = grad_and_directional_derivatives(loss, params)
+    x = jax.jit(via_kkt)(m, y, a, b)
     np.testing.assert_allclose(x, constrained_lstsq_closed_form(m, y, a, b), rtol=1e-9)
     np.testing.assert_allclose(a @ x, b, atol=1e-10)
-    want = jax.grad(lambda *p: weights @ constrained_lstsq_closed_form(*p), argnums=(0, 1, 2, 3))(
-        m, y, a, b
-    )
-    assert rel_err(got, want) < RTOL
+    closed_form = lambda p: weights @ constrained_lstsq_closed_form(p["m"], p["y"], p["a"], p["b"])
+    assert rel_err(got, jax.grad(closed_form)(params)) < RTOL
     # And along random directions in all four inputs, by central finite differences.
-    assert_matches_finite_differences(
-        lambda p: weights @ via_kkt(p["m"], p["y"], p["a"], p["b"]),
-        {"m": m, "y": y, "a": a, "b": b},
-        dict(zip("myab", got, strict=True)),
-    )
+    assert_matches_finite_differences(got, differences)
 
 
 # ----------------------------------------------------------------------------- tolerances
@@ -487,7 +492,13 @@ def test_vmap_over_closed_over_integer_indices():
     index = jnp.array([[1, 2, 0], [2, 0, 1]])
     b = jnp.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
     exact = lambda idx, b: jnp.linalg.solve(jnp.eye(3) - 0.5 * jnp.eye(3)[idx], b)
-    loss = lambda solve, b: jnp.sum(jax.vmap(solve)(index, b) ** 2)
-    value, grad = jax.jit(lambda b: (jax.vmap(solve)(index, b), jax.grad(loss, 1)(solve, b)))(b)
+
+    @jax.jit
+    def value_and_grad(b):  # of sum(x^2): one forward, its VJP along 2 x
+        value, vjp = jax.vjp(lambda b: jax.vmap(solve)(index, b), b)
+        return value, vjp(2 * value)[0]
+
+    value, grad = value_and_grad(b)
     np.testing.assert_allclose(value, jax.vmap(exact)(index, b), rtol=1e-10)
-    assert rel_err(grad, jax.grad(loss, 1)(exact, b)) < RTOL
+    want = jax.grad(lambda b: jnp.sum(jax.vmap(exact)(index, b) ** 2))(b)
+    assert rel_err(grad, want) < RTOL
