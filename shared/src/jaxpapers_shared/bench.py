@@ -126,6 +126,66 @@ def status_overhead(params, z, rounds: int) -> list[list]:
     return rows
 
 
+def adjoint_backends(params, z, rounds: int) -> list[list] | None:
+    """The fixed-point adjoint system solved by our solvers, lineax's and jax.scipy's.
+
+    ``(I - df/dx)^T u = b`` at the layer's fixed point, float32, relative tolerance 1.2e-5 in the
+    l2 norm for all. Needs ``lineax`` (not a dependency: ``pip install lineax`` to run this part);
+    returns None without it.
+    """
+    try:
+        import lineax as lx
+    except ImportError:
+        return None
+    import jax.scipy.sparse.linalg as jsl
+
+    from jaxpapers_shared import linear_solve
+
+    x = implicit.fixed_point(deq_layer, jnp.zeros((BATCH, WIDTH)), *params, z).value
+    _, vjp = jax.vjp(lambda x: x - deq_layer(x, *params, z), x)
+    matvec = lambda u: vjp(u)[0]
+    b = jax.random.normal(jax.random.PRNGKey(1), (BATCH, WIDTH))
+    rtol = 1.2e-5
+    operator = lx.FunctionLinearOperator(matvec, jax.eval_shape(lambda: b))
+
+    def with_lineax(solver):
+        def solve(b):
+            sol = lx.linear_solve(operator, b, solver, throw=False)
+            return sol.value, sol.stats["num_steps"]
+
+        return solve
+
+    ours = lambda name: (
+        lambda b: (lambda s: (s.value, s.iterations))(
+            linear_solve.get_solver(name)(matvec, b, rtol=rtol, norm="l2")
+        )
+    )
+    scipy_gmres = lambda method: (
+        lambda b: (
+            jsl.gmres(matvec, b, tol=rtol, atol=0.0, restart=30, solve_method=method)[0],
+            jnp.asarray(-1),
+        )
+    )
+    fns = {
+        "ours: gmres": ours("gmres"),
+        "ours: bicgstab": ours("bicgstab"),
+        "ours: neumann": ours("neumann"),
+        "lineax: GMRES": with_lineax(lx.GMRES(rtol=rtol, atol=0.0, restart=30)),
+        "lineax: BiCGStab": with_lineax(lx.BiCGStab(rtol=rtol, atol=0.0)),
+        "jax.scipy: gmres batched": scipy_gmres("batched"),
+        "jax.scipy: gmres incremental": scipy_gmres("incremental"),
+        "jax.scipy: bicgstab": lambda b: (jsl.bicgstab(matvec, b, tol=rtol, atol=0.0)[0], -1),
+    }
+    fns = {name: jax.jit(fn) for name, fn in fns.items()}
+    times = timing.compare(fns, b, rounds=rounds)
+    rows = []
+    for name, fn in fns.items():
+        u, steps = fn(b)
+        residual = float(jnp.linalg.norm(b - matvec(u)) / jnp.linalg.norm(b))
+        rows.append([name, 1e3 * times[name], int(steps) if int(steps) >= 0 else "-", residual])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, nargs="+", default=[50, 200, 1000])
@@ -186,6 +246,12 @@ def main(argv: list[str] | None = None) -> None:
             overhead,
         )
     )
+    backends = adjoint_backends(params, z, args.rounds)
+    if backends is None:
+        print("\nadjoint backends: lineax is not installed; skipped (pip install lineax)")
+    else:
+        print("\nadjoint backends: (I - df/dx)^T u = b at the fixed point, rtol 1.2e-5 (l2)")
+        print(timing.format_table(["solver", "ms", "steps", "true rel. residual"], backends))
 
 
 if __name__ == "__main__":
