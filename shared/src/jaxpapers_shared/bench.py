@@ -111,6 +111,11 @@ def status_overhead(params, z, rounds: int) -> list[list]:
                 jax.block_until_ready(fn(params, z))
         times = cpu_times(fns, params, z, rounds=rounds)
         backward = times["off"] - times["forward"]
+        # The check's own operations on an adjoint of this size, alone (A/B above is noisier).
+        u, converged = jnp.ones((BATCH, WIDTH)), jnp.asarray(True)
+        check = jax.jit(lambda u, ok: jnp.where(ok, u, jnp.nan))
+        jax.block_until_ready(check(u, converged))
+        alone = cpu_times({"check": check}, u, converged, rounds=rounds, number=500)["check"]
         rows.append(
             [
                 adjoint,
@@ -119,6 +124,7 @@ def status_overhead(params, z, rounds: int) -> list[list]:
                 1e3 * times["off"],
                 1e3 * times["checks"],
                 (times["checks"] - times["off"]) / backward,
+                alone / backward,
                 1e3 * times["raise"],
                 (times["raise"] - times["off"]) / backward,
             ]
@@ -240,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
                 "grad, checks off ms",
                 "grad, checks ms",
                 "checks / backward",
+                "check ops alone / backward",
                 "grad, throw=True ms",
                 "throw=True / backward",
             ],
