@@ -1,6 +1,13 @@
-"""Two JAX processes on 127.0.0.1 train exactly like one; a dead process never hangs the other."""
+"""Two JAX processes on 127.0.0.1 train exactly like one; a dead process never hangs the other.
+
+One launch covers both: two processes train four data-parallel steps (process 0 prints the
+result, compared with the same training run in this process on one device), then process 1 dies
+mid-training and the launcher must stop the survivor, which would otherwise wait forever in a
+collective.
+"""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -9,18 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxpapers_shared import devices
+
 LAUNCH = Path(__file__).resolve().parents[2] / "tools" / "launch.py"
 
-TRAIN = textwrap.dedent(
+# float32 throughout, so this process (float64 enabled by conftest) trains bit-for-bit alike.
+TRAIN_STEPS = textwrap.dedent(
     """
-    import json, os, sys
+    import jax, jax.numpy as jnp, optax
     from jaxpapers_shared import devices
-    multi = devices.initialize()
-    import jax, jax.numpy as jnp, numpy as np, optax
 
     k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
-    params = {"w": jax.random.normal(k1, (5, 3)), "b": jnp.zeros(3)}
-    batch = {"x": jax.random.normal(k2, (8, 5)), "y": jax.random.normal(k3, (8, 3))}
+    f32 = jnp.float32
+    params = {"w": jax.random.normal(k1, (5, 3), f32), "b": jnp.zeros(3, f32)}
+    batch = {"x": jax.random.normal(k2, (8, 5), f32), "y": jax.random.normal(k3, (8, 3), f32)}
 
     def loss_fn(p, b):
         return jnp.mean((jnp.tanh(b["x"] @ p["w"] + p["b"]) - b["y"]) ** 2)
@@ -31,49 +40,53 @@ TRAIN = textwrap.dedent(
     p, s = devices.replicate((params, optimizer.init(params)), mesh)
     for i in range(4):
         p, s, loss = step(p, s, devices.shard_batch(batch, mesh))
-        if os.environ.get("DIE_AFTER_STEP") == str(i) and jax.process_index() == 1:
-            os._exit(3)
-    if os.environ.get("DIE_AFTER_STEP"):
-        for _ in range(10_000):  # the survivor keeps stepping until the launcher stops it
-            p, s, loss = step(p, s, devices.shard_batch(batch, mesh))
-    if devices.is_main_process():
-        out = {k: np.asarray(v).tolist() for k, v in p.items()}
-        print("RESULT " + json.dumps({"params": out, "processes": jax.process_count(),
-                                      "devices": jax.device_count(), "multi": multi}))
     """
 )
 
+SCRIPT = (
+    "import json, os, sys\nfrom jaxpapers_shared import devices\nmulti = devices.initialize()\n"
+    + TRAIN_STEPS
+    + textwrap.dedent(
+        """
+        import numpy as np
+        if devices.is_main_process():
+            out = {k: np.asarray(v).tolist() for k, v in p.items()}
+            print("RESULT " + json.dumps({"params": out, "processes": jax.process_count(),
+                                          "devices": jax.device_count(), "multi": multi}))
+        sys.stdout.flush()
+        for i in range(4, 10_000):  # the survivor keeps stepping until the launcher stops it
+            if i == int(os.environ["DIE_AT_STEP"]) and jax.process_index() == 1:
+                os._exit(3)
+            p, s, loss = step(p, s, devices.shard_batch(batch, mesh))
+        """
+    )
+)
 
-def run(procs, env=None, timeout=300):
-    cmd = [sys.executable, str(LAUNCH), "--procs", str(procs), "--timeout", "240", "--"]
-    cmd += [sys.executable, "-c", TRAIN]
+
+def test_two_processes_match_one_and_a_dead_process_stops_both():
+    cmd = [sys.executable, str(LAUNCH), "--procs", "2", "--timeout", "240", "--"]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    return proc, time.monotonic() - start
-
-
-def result(proc):
+    proc = subprocess.run(
+        [*cmd, sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, DIE_AT_STEP="6"),
+    )
+    elapsed = time.monotonic() - start
     lines = [line for line in proc.stdout.splitlines() if "RESULT " in line]
-    assert proc.returncode == 0 and len(lines) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(lines[0].split("RESULT ", 1)[1])
-
-
-def test_two_processes_match_one_process():
-    one, _ = run(1)
-    two, _ = run(2)
-    single, multi = result(one), result(two)
-    assert single["processes"] == 1 and not single["multi"]
+    assert len(lines) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    multi = json.loads(lines[0].split("RESULT ", 1)[1])
     assert multi["processes"] == 2 and multi["devices"] == 2 and multi["multi"]
+    single = {}
+    exec(TRAIN_STEPS, single)  # the same four steps on this process's one device
     for name in ("w", "b"):
-        np.testing.assert_allclose(
-            multi["params"][name], single["params"][name], rtol=1e-5, atol=1e-6
-        )
-
-
-def test_a_killed_process_stops_both_with_a_clear_error():
-    import os
-
-    proc, elapsed = run(2, env=dict(os.environ, DIE_AFTER_STEP="1"))
-    assert proc.returncode == 3
+        np.testing.assert_allclose(multi["params"][name], single["p"][name], rtol=1e-5, atol=1e-6)
+    assert proc.returncode == 3, proc.stderr[-3000:]
     assert "launch: process 1 exited with code 3; stopping the others." in proc.stderr
     assert elapsed < 120
+
+
+def test_one_process_does_not_start_the_distributed_runtime():
+    # What tools/launch.py --procs 1 passes: a no-op that reports a single-process run.
+    assert devices.initialize("127.0.0.1:1", 1, 0) is False

@@ -35,7 +35,7 @@ def test_identity_directions_reproduce_cg():
     x_cg, info_cg = dcdm.cg(A16, b, tol=1e-4)
     x_d, info_d = dcdm.solve(A16, b, lambda r: r, tol=1e-4, max_iter=200, num_conjugate=1)
     assert abs(int(info_d.iterations) - int(info_cg.iterations)) <= 1
-    ref = linear_solve.cg(A16, b, tol=1e-6)
+    ref = linear_solve.cg(A16, b, tol=1e-6).value
     np.testing.assert_allclose(x_d, ref, atol=1e-3 * float(jnp.abs(ref).max()))
     np.testing.assert_allclose(x_cg, ref, atol=1e-3 * float(jnp.abs(ref).max()))
     assert bool(info_d.converged)
