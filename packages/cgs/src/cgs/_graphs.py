@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers_shared import checks
+
 
 class GraphBatch(NamedTuple):
     """A batch of ``G`` graphs padded to ``n`` nodes and ``e`` edges each.
@@ -43,10 +45,6 @@ class GraphBatch(NamedTuple):
     @property
     def max_nodes(self) -> int:
         return self.nodes.shape[1]
-
-
-def _concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
 
 
 def check_graph_batch(graph: GraphBatch) -> GraphBatch:
@@ -79,7 +77,7 @@ def check_graph_batch(graph: GraphBatch) -> GraphBatch:
             )
         if not jnp.issubdtype(idx.dtype, jnp.integer):
             raise TypeError(f"`{name}` must be an integer array, got dtype {idx.dtype}.")
-        if _concrete(idx) and idx.size:
+        if checks.is_concrete(idx) and idx.size:
             lo, hi = int(np.asarray(idx).min()), int(np.asarray(idx).max())
             if lo < 0 or hi >= n:
                 raise ValueError(
@@ -95,7 +93,7 @@ def check_graph_batch(graph: GraphBatch) -> GraphBatch:
         )
     for name in ("nodes", "edges"):
         x = getattr(graph, name)
-        if _concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+        if checks.is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
             raise ValueError(f"`{name}` contains NaN or inf; node/edge features must be finite.")
     return graph
 

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpapers_shared import checks
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Transition:
 
 def check_gamma(gamma: float) -> float:
     """Raises unless ``0 < gamma < 1`` (the contraction factor of Eq. 4)."""
-    if isinstance(gamma, jax.core.Tracer) or not np.ndim(gamma) == 0:
+    if not checks.is_concrete(gamma) or not np.ndim(gamma) == 0:
         raise TypeError(f"`gamma` must be a Python float in (0, 1), got {gamma!r}.")
     if not 0.0 < float(gamma) < 1.0:
         raise ValueError(f"`gamma` must be in (0, 1) for the map to be a contraction, got {gamma}.")
@@ -112,14 +114,14 @@ def build_transition(
         if not jnp.issubdtype(jnp.asarray(idx).dtype, jnp.integer):
             raise TypeError(f"`{name}` must be integers, got dtype {jnp.asarray(idx).dtype}.")
         # np.asarray first: a jnp method call on a concrete array would be staged under jit.
-        if not isinstance(idx, jax.core.Tracer) and e:
+        if checks.is_concrete(idx) and e:
             lo, hi = int(np.asarray(idx).min()), int(np.asarray(idx).max())
             if lo < 0 or hi >= n:
                 raise ValueError(
                     f"`{name}` must index nodes in [0, {n}), got values in [{lo}, {hi}]."
                 )
     for name, x in (("edge_weight", edge_weight), ("node_bias", node_bias)):
-        if not isinstance(x, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(x))):
+        if checks.is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
             raise ValueError(f"`{name}` contains NaN or inf.")
     edge_mask = jnp.ones((e,), bool) if edge_mask is None else jnp.asarray(edge_mask, bool)
     node_mask = jnp.ones((n,), bool) if node_mask is None else jnp.asarray(node_mask, bool)
@@ -130,7 +132,7 @@ def build_transition(
     if clip:
         weight = jnp.clip(edge_weight, 0.0, 1.0)
     else:
-        if not isinstance(edge_weight, jax.core.Tracer):
+        if checks.is_concrete(edge_weight):
             w = np.asarray(edge_weight)[np.asarray(edge_mask)]
             if w.size and (w.min() < 0 or w.max() > 1):
                 raise ValueError(

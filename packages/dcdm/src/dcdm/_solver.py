@@ -47,10 +47,6 @@ def status_message(status: int) -> str:
     return _STATUS[int(status)]
 
 
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
 def _validate(apply_A, b, tol, max_iter, num_conjugate=0):
     if not isinstance(b, jax.Array | np.ndarray):
         raise TypeError(f"`b` must be a jax/numpy array, got {type(b).__name__}.")
@@ -60,13 +56,13 @@ def _validate(apply_A, b, tol, max_iter, num_conjugate=0):
     checks.positive(tol, "tol")
     checks.integer(max_iter, "max_iter", minimum=1)
     checks.integer(num_conjugate, "num_conjugate", minimum=0)
-    if _is_concrete(b) and not bool(jnp.all(jnp.isfinite(b))):
+    if checks.is_concrete(b) and not bool(jnp.all(jnp.isfinite(b))):
         raise ValueError("`b` contains NaN or inf (expected finite values).")
 
 
 def _finish(x, info, throw_not_spd=True):
     # Under jit the status is returned; eagerly a non-SPD operator is an error, not a result.
-    if throw_not_spd and _is_concrete(info.status) and info.status.ndim == 0:
+    if throw_not_spd and checks.is_concrete(info.status) and info.status.ndim == 0:
         if int(info.status) == NOT_SPD:
             raise ValueError(f"solve failed: {status_message(NOT_SPD)} (q^T A q <= 0).")
     return x, info
@@ -176,7 +172,7 @@ def cg(
 ) -> tuple[jax.Array, SolveInfo]:
     """(Preconditioned) conjugate gradients with a residual history: the paper's baseline.
 
-    Same result as ``jaxpapers_shared.linear_solve.cg`` (which returns no iteration count).
+    Same iterates as ``jaxpapers_shared.linear_solve.cg``, plus the per-step residual history.
     The iteration updates the residual recursively, ``r <- r - alpha A p``; convergence is
     decided on the true residual ``b - A x``: when the recursive residual passes the test it is
     replaced by the true one and the iteration goes on if that one has not. In float32 the two

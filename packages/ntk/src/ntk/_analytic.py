@@ -8,7 +8,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxpapers_shared import gaussian
+from jaxpapers_shared import checks, gaussian
 
 from ._activations import Activation, resolve_activation
 from ._checks import check_beta, check_pair
@@ -132,7 +132,7 @@ def analytic_kernels(
     beta = check_beta(beta)
     activation = resolve_activation(activation)
     x1, x2 = check_pair(x1, x2)
-    if beta == 0.0 and not isinstance(x1, jax.core.Tracer):
+    if beta == 0.0 and checks.is_concrete(x1):
         for name, x in (("x1", x1), ("x2", x2)):
             if bool(jnp.any(jnp.sum(x * x, axis=1) == 0)):
                 raise ValueError(

@@ -26,6 +26,6 @@ def check_pair(x1, x2) -> tuple[jax.Array, jax.Array]:
 
 def check_beta(beta) -> float:
     """The bias scale: a finite real number >= 0, returned as a float (a static jit argument)."""
-    if isinstance(beta, jax.core.Tracer):
+    if not checks.is_concrete(beta):
         raise TypeError("`beta` must be a concrete float (it fixes the kernel), got a tracer.")
     return float(checks.positive(beta, "beta", allow_zero=True))
