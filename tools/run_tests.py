@@ -3,7 +3,8 @@
 ``python tools/run_tests.py [NAME ...] [--jobs N]``: ``shared`` or a package name picks one;
 nothing picks all. Packages run ``--jobs`` at a time (default 2: on small test sizes a JAX
 process keeps about one core busy, so two processes on two cores take ~0.6x the serial time).
-Prints each package's time (flagging any over the 75 s contract, with its slowest tests), the output of failing
+Prints each package's time (flagging any over the 75 s contract, with its slowest tests), each
+quick reproduction's time as pytest measured it (flagging any over 45 s), the output of failing
 packages, and one closing line ``jaxpapers: N passed, N failed, N skipped``; exits 1 on failure.
 Test processes compile with ``--xla_backend_optimization_level=0`` (see ``run_one``).
 """
@@ -92,6 +93,17 @@ def slowest_tests(output: str) -> str:
     return "  slowest tests:\n" + "\n".join(f"    {line}" for line in lines)
 
 
+QUICK_BUDGET_S = 45.0
+
+
+def quick_seconds(output: str) -> float | None:
+    """The duration pytest reported for the package's quick reproduction test, if listed."""
+    for line in output.splitlines():
+        if "call" in line and "test_quick_reproduction" in line:
+            return float(line.split()[0].rstrip("s"))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*")
@@ -119,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, elapsed, output in slow:
         print(f"WARNING: {name} tests took {elapsed:.0f} s, over the {BUDGET_S:.0f} s contract.")
         print(slowest_tests(output))
+    quick = {n: quick_seconds(out) for n, _, _, _, out in sorted(results)}
+    for name, seconds in quick.items():
+        if seconds is not None and seconds > QUICK_BUDGET_S:
+            print(
+                f"WARNING: {name} quick reproduction took {seconds:.0f} s, over the "
+                f"{QUICK_BUDGET_S:.0f} s contract."
+            )
     failed_packages = [n for n, code, *_ in results if code != 0]
     failed = totals.get("failed", 0) + totals.get("errors", 0)
     if failed_packages and not failed:
@@ -126,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\ntest time per package: {', '.join(f'{n} {e:.0f}s' for n, _, e, _, _ in sorted(results))}"
     )
+    timed = [f"{n} {q:.0f}s" for n, q in quick.items() if q is not None]
+    if timed:
+        print(f"quick reproduction per package: {', '.join(timed)}")
     print(
         f"jaxpapers: {totals.get('passed', 0)} passed, {failed} failed, "
         f"{totals.get('skipped', 0)} skipped"
