@@ -110,6 +110,28 @@ def closest_final_loss(runs: dict[float, Trace], target: float) -> float:
     return min(runs, key=lambda lr: abs(np.log(runs[lr].loss[-1]) - np.log(target)))
 
 
+def col(rows: list[dict], name: str) -> np.ndarray:
+    """One metric of every run (seed), as an array."""
+    return np.array([r[name] for r in rows])
+
+
+def _adam_vs_gd_controls(exp: experiment.Experiment, tag: str, runs) -> None:
+    """The Adam-vs-GD comparison (Sec. 4), shown as controls: it is not a claim of the paper."""
+    exp.control(
+        f"{tag}: largest one-step loss increase, GD / Adam",
+        reference="Sec. 4",
+        value=[
+            float(col(runs, "max_increase").mean()),
+            float(col(runs, "adam_max_increase").mean()),
+        ],
+    )
+    exp.control(
+        f"{tag}: A/B oscillation amplitude, GD / Adam",
+        reference="Sec. 4",
+        value=[float(col(runs, "gd_amplitude").mean()), float(col(runs, "adam_amplitude").mean())],
+    )
+
+
 def toy(exp: experiment.Experiment, cfg: Config) -> None:
     gd = optax.sgd(cfg.toy_lr)
     adams = {lr: optax.adam(lr) for lr in cfg.adam_grid}
@@ -167,7 +189,6 @@ def toy(exp: experiment.Experiment, cfg: Config) -> None:
         ours[-1]["adam_lr"] = adam_lr
         if seed == cfg.seeds[0]:
             kept = {"runs": runs, "adam": adam, "window": window, "outliers": outliers}
-    col = lambda rows, name: np.array([r[name] for r in rows])
     note = f"fraction of the edge: lambda_max * eta / 2 at eta = {cfg.toy_lr}"
     exp.claim(
         "opposing outliers raise peak sharpness (toy)",
@@ -196,19 +217,7 @@ def toy(exp: experiment.Experiment, cfg: Config) -> None:
         expect=at_least(0.5),
         note="precision@k, k = #outliers; chance 0.04",
     )
-    exp.control(
-        "toy: largest one-step loss increase, GD / Adam",
-        reference="Sec. 4",
-        value=[
-            float(col(ours, "max_increase").mean()),
-            float(col(ours, "adam_max_increase").mean()),
-        ],
-    )
-    exp.control(
-        "toy: A/B oscillation amplitude, GD / Adam",
-        reference="Sec. 4",
-        value=[float(col(ours, "gd_amplitude").mean()), float(col(ours, "adam_amplitude").mean())],
-    )
+    _adam_vs_gd_controls(exp, "toy", ours)
     exp.record("toy", {"opposing": ours, "control": ctrl})
     _toy_figure(exp, cfg, kept)
 
@@ -308,7 +317,6 @@ def digits(exp: experiment.Experiment, cfg: Config) -> None:
                 "window": window,
             }
     seeds = list(cfg.digits_seeds)
-    col = lambda rows, name: np.array([r[name] for r in rows])
     exp.claim(
         "planted images are the top loss changers (digits)",
         reference="Sec. 2",
@@ -338,19 +346,7 @@ def digits(exp: experiment.Experiment, cfg: Config) -> None:
         seeds=seeds,
         note=f"lambda_max * eta / 2 at eta = {cfg.digits_lr}",
     )
-    exp.control(
-        "digits: largest one-step loss increase, GD / Adam",
-        reference="Sec. 4",
-        value=[
-            float(col(ours, "max_increase").mean()),
-            float(col(ours, "adam_max_increase").mean()),
-        ],
-    )
-    exp.control(
-        "digits: A/B oscillation amplitude, GD / Adam",
-        reference="Sec. 4",
-        value=[float(col(ours, "gd_amplitude").mean()), float(col(ours, "adam_amplitude").mean())],
-    )
+    _adam_vs_gd_controls(exp, "digits", ours)
     exp.record("digits", {"planted": ours, "unplanted": ctrl})
     _digits_figures(exp, cfg, kept)
 

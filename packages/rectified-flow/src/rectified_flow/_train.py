@@ -215,8 +215,8 @@ def train(
 
     opt_state = optimizer.init(params) if opt_state is None else opt_state
     params, opt_state = devices.replicate((params, opt_state), mesh)
-    if not isinstance(pair_sampler, (IndependentSampler, PairedSampler)):
-        # Any callable: a pytree whose one static part is the function itself.
+    if jax.tree_util.treedef_is_leaf(jax.tree.structure(pair_sampler)):
+        # A plain callable is not a pytree: make it one whose static part is the function.
         pair_sampler = jax.tree_util.Partial(pair_sampler)
     config = _ChunkConfig(apply_fn, optimizer, eps, grid, mesh)
     keys = jax.random.split(key, steps)
@@ -236,8 +236,8 @@ def train(
             config, params, opt_state, keys[start : start + chunk], pair_sampler
         )
         losses.append(loss)
-        if checkpointer is not None:
-            end = min(start + chunk, steps)
+        end = min(start + chunk, steps)
+        if checkpointer is not None and (end == steps or end % checkpointer.every == 0):
             so_far = np.concatenate([np.asarray(x) for x in losses])
             state = {
                 "params": params,

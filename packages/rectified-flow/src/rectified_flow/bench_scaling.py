@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from jaxpapers_shared import experiment, timing
+from jaxpapers_shared import devices, experiment, timing
 
 BATCH = 512
 _TIMEOUT_S = 300
@@ -37,7 +37,6 @@ def worker(steps: int, batch: int = BATCH) -> None:
     from flax import nnx
 
     import rectified_flow as rf
-    from jaxpapers_shared import devices
 
     devices.initialize()
     mesh = devices.make_mesh()
@@ -67,9 +66,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _run(steps: int, *, devices: int, processes: int) -> dict:
-    """Runs :func:`worker` as ``processes`` fresh processes with ``devices`` CPU devices each."""
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+def _run(steps: int, *, num_devices: int, processes: int) -> dict:
+    """Runs :func:`worker` as ``processes`` fresh processes with ``num_devices`` CPU devices each."""
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={num_devices}")
     env.pop("JAX_PLATFORMS", None)
     code = f"from rectified_flow.bench_scaling import worker; worker({steps})"
     port = _free_port()
@@ -77,11 +76,9 @@ def _run(steps: int, *, devices: int, processes: int) -> dict:
     for i in range(processes):
         penv = dict(env)
         if processes > 1:
-            penv.update(
-                JAXPAPERS_COORDINATOR=f"127.0.0.1:{port}",
-                JAXPAPERS_NUM_PROCESSES=str(processes),
-                JAXPAPERS_PROCESS_ID=str(i),
-            )
+            penv[devices.ENV_COORDINATOR] = f"127.0.0.1:{port}"
+            penv[devices.ENV_NUM_PROCESSES] = str(processes)
+            penv[devices.ENV_PROCESS_ID] = str(i)
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-c", code],
@@ -100,7 +97,7 @@ def _run(steps: int, *, devices: int, processes: int) -> dict:
     for p, (_, err) in zip(procs, outputs, strict=True):
         if p.returncode:
             raise RuntimeError(
-                f"scaling worker ({devices} device(s) x {processes} process(es)) exited with "
+                f"scaling worker ({num_devices} device(s) x {processes} process(es)) exited with "
                 f"{p.returncode}:\n{err[-2000:]}"
             )
     lines = [ln for ln in outputs[0][0].splitlines() if ln.startswith("{")]
@@ -112,7 +109,7 @@ def scaling_table(steps: int) -> str:
     configs = [(n, 1) for n in (1, 2, 4, 8)] + [(1, 2)]
     records = []
     for n, procs in experiment.progress(configs, desc="scaling configurations"):
-        records.append(_run(steps, devices=n, processes=procs))
+        records.append(_run(steps, num_devices=n, processes=procs))
     base = records[0]["steps_per_s"]
     rows = [
         [
