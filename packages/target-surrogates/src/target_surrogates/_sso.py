@@ -33,6 +33,7 @@ class Armijo(NamedTuple):
 
 
 Inner = Armijo | optax.GradientTransformation
+ARMIJO = Armijo()  # the official inner solver's defaults
 
 
 class SSOState(NamedTuple):
@@ -168,7 +169,7 @@ def sso_step(
     *,
     eta: float,
     inner_steps: int,
-    inner: Inner = Armijo(),
+    inner: Inner = ARMIJO,
 ) -> tuple[PyTree, SSOState, SSOInfo]:
     """One SSO outer step (paper Alg. 1, "SSO"): projected SGD in target space.
 
@@ -229,7 +230,7 @@ def mm_minimize(
     eta: float,
     inner_steps: int,
     outer_steps: int,
-    inner: Inner = Armijo(),
+    inner: Inner = ARMIJO,
     smoothness: float | None = None,
     rtol: float = 0.0,
 ) -> MMResult:

@@ -12,7 +12,7 @@ import optax
 
 from jaxpapers_shared import checks
 
-from ._sso import Armijo, Inner, _check_args, sso_update
+from ._sso import ARMIJO, Inner, _check_args, sso_update
 from ._surrogate import Batch, PyTree, TargetProblem, _check_batch
 
 
@@ -74,7 +74,7 @@ def run_sso(
     inner_steps: int,
     outer_steps: int,
     batch_size: int,
-    inner: Inner = Armijo(),
+    inner: Inner = ARMIJO,
 ) -> Run:
     """``outer_steps`` SSO steps on minibatches of ``data`` (one compiled ``lax.scan``).
 
@@ -128,6 +128,4 @@ def run_optax(
         raise TypeError(f"`optimizer` must be an optax alias such as optax.sgd, got {optimizer!r}.")
     checks.positive(learning_rate, "learning_rate")
     _check_run(problem, params, data, batch_size, outer_steps)
-    return _optax_run(
-        problem, params, data, key, optimizer, learning_rate, batch_size, outer_steps
-    )
+    return _optax_run(problem, params, data, key, optimizer, learning_rate, batch_size, outer_steps)
