@@ -26,7 +26,7 @@ def test_one_inner_sgd_step_is_one_sgd_step(mlp_data, softmax_mlp_problem):
                                 inner_steps=1, inner=optax.sgd(gamma))  # fmt: skip
     grad = jax.grad(lambda p: loss(softmax_mlp_problem, p, batch))(params)
     expected = jax.tree.map(lambda p, g: p - eta * gamma * g, params, grad)
-    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(expected)):
+    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(info.loss_start, loss(softmax_mlp_problem, params, batch), rtol=1e-6)
 
@@ -83,7 +83,9 @@ def test_full_batch_mm_never_increases_the_loss(mlp_data, softmax_mlp_problem):
                           outer_steps=15, smoothness=0.5)  # fmt: skip
     assert res.monotone and res.num_target_grads == 15
     assert np.all(np.diff(res.losses) <= 0) and res.losses[-1] < 0.8 * res.losses[0]
-    assert np.all(res.losses[1:] <= res.surrogate_ends + 1e-12)  # h(theta_{t+1}) <= g_t(theta_{t+1})
+    assert np.all(
+        res.losses[1:] <= res.surrogate_ends + 1e-12
+    )  # h(theta_{t+1}) <= g_t(theta_{t+1})
 
 
 def test_mm_warns_when_eta_exceeds_one_over_smoothness(logistic_data, logistic_problem):

@@ -4,7 +4,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from target_surrogates import loss, project_to_targets, surrogate, target_gradient, target_gradient_step
+from target_surrogates import (
+    loss,
+    project_to_targets,
+    surrogate,
+    target_gradient,
+    target_gradient_step,
+)
 
 
 def test_surrogate_touches_the_loss_with_the_same_gradient(mlp_data, softmax_mlp_problem):
@@ -13,7 +19,9 @@ def test_surrogate_touches_the_loss_with_the_same_gradient(mlp_data, softmax_mlp
     g = surrogate(problem, params, batch, eta=0.7)
     h = lambda p: loss(problem, p, batch)  # noqa: E731
     np.testing.assert_allclose(g(params), h(params), rtol=1e-6)
-    for a, b in zip(jax.tree.leaves(jax.grad(g)(params)), jax.tree.leaves(jax.grad(h)(params))):
+    for a, b in zip(
+        jax.tree.leaves(jax.grad(g)(params)), jax.tree.leaves(jax.grad(h)(params)), strict=True
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
@@ -51,7 +59,9 @@ def test_large_eta_is_not_a_majorizer(logistic_data, logistic_problem):
     assert g(theta) < loss(problem, theta, batch)
 
 
-def test_target_gradient_is_the_per_example_gradient_of_the_summed_loss(logistic_data, logistic_problem):
+def test_target_gradient_is_the_per_example_gradient_of_the_summed_loss(
+    logistic_data, logistic_problem
+):
     problem, (x, s) = logistic_problem, logistic_data
     z = x @ jnp.ones(5)
     losses, grad = target_gradient(problem, z, s)
@@ -60,7 +70,9 @@ def test_target_gradient_is_the_per_example_gradient_of_the_summed_loss(logistic
     np.testing.assert_allclose(target_gradient_step(z, grad, 0.5), z - 0.5 * grad)
 
 
-def test_surrogate_minimizer_is_the_projection_of_the_moved_targets(logistic_data, logistic_problem):
+def test_surrogate_minimizer_is_the_projection_of_the_moved_targets(
+    logistic_data, logistic_problem
+):
     """argmin g_t = least-squares fit of the model to z_t - eta G (linear model, overdetermined)."""
     problem, batch = logistic_problem, logistic_data
     x, s = batch
@@ -76,7 +88,7 @@ def test_surrogate_minimizer_is_the_projection_of_the_moved_targets(logistic_dat
 
 
 def test_underdetermined_projection_is_the_minimum_norm_correction(logistic_data, logistic_problem):
-    problem, (x, s) = logistic_problem, logistic_data
+    problem, x = logistic_problem, logistic_data[0]
     x = x[:3]  # 3 targets, 5 parameters
     params = jnp.ones(5)
     target = jnp.array([1.0, -2.0, 0.5])
