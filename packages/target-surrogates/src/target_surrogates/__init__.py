@@ -8,6 +8,7 @@ from ._projection import project_to_targets
 from ._sso import (
     Armijo,
     MMResult,
+    SmoothGD,
     SSOInfo,
     SSOState,
     minimize_inner,
@@ -25,6 +26,7 @@ __all__ = [
     "Run",
     "SSOInfo",
     "SSOState",
+    "SmoothGD",
     "TargetProblem",
     "loss",
     "minimize_inner",

@@ -7,6 +7,7 @@ import warnings
 from typing import Any, NamedTuple
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -32,7 +33,20 @@ class Armijo(NamedTuple):
     max_backtracks: int = 100
 
 
-Inner = Armijo | optax.GradientTransformation
+class SmoothGD(NamedTuple):
+    """Gradient descent with step ``scale / L``, ``L`` the largest curvature of the inner fit at
+    ``theta_t``, estimated by ``power_iterations`` Hessian-vector products (power iteration).
+
+    For a linear model ``f = X theta`` the fit's Hessian is ``X_B^T X_B / b``, so the step is
+    ``1 / lambda_max(X_B^T X_B / b)`` of every batch: the inner solver of the paper's convex
+    analysis, with no step size to tune.
+    """
+
+    power_iterations: int = 20
+    scale: float = 1.0
+
+
+Inner = Armijo | SmoothGD | optax.GradientTransformation
 ARMIJO = Armijo()  # the official inner solver's defaults
 
 
@@ -67,9 +81,12 @@ def _check_inner(inner: Any) -> None:
         checks.in_range(inner.shrink, "inner.shrink", 0.0, 1.0, closed="neither")
         checks.in_range(inner.grow, "inner.grow", 1.0)
         checks.integer(inner.max_backtracks, "inner.max_backtracks", minimum=1)
+    elif isinstance(inner, SmoothGD):
+        checks.integer(inner.power_iterations, "inner.power_iterations", minimum=1)
+        checks.positive(inner.scale, "inner.scale")
     elif not isinstance(inner, optax.GradientTransformation):
         raise TypeError(
-            "`inner` must be an Armijo(...) or an optax.GradientTransformation, got "
+            "`inner` must be Armijo(...), SmoothGD(...) or an optax.GradientTransformation, got "
             f"{type(inner).__name__}."
         )
 
@@ -105,7 +122,11 @@ def minimize_inner(objective, params0: PyTree, inner: Inner, inner_steps: int):
         (params, _), _ = jax.lax.scan(body, (params0, s0), None, length=inner_steps)
         return params
 
-    tx = optax.with_extra_args_support(inner)
+    if isinstance(inner, SmoothGD):
+        step = inner.scale / _top_curvature(objective, params0, inner.power_iterations)
+        tx = optax.sgd(step)
+    else:
+        tx = optax.with_extra_args_support(inner)
 
     def body(carry, _):
         p, opt_state = carry
@@ -117,6 +138,25 @@ def minimize_inner(objective, params0: PyTree, inner: Inner, inner_steps: int):
 
     (params, _), _ = jax.lax.scan(body, (params0, tx.init(params0)), None, length=inner_steps)
     return params
+
+
+def _top_curvature(objective, params0: PyTree, iterations: int) -> jax.Array:
+    """Largest |eigenvalue| of the Hessian of ``objective`` at ``params0`` (power iteration)."""
+    flat, unravel = jax.flatten_util.ravel_pytree(params0)
+    grad = lambda v: jax.flatten_util.ravel_pytree(jax.grad(objective)(unravel(v)))[0]  # noqa: E731
+    hvp = lambda u: jax.jvp(grad, (flat,), (u,))[1]  # noqa: E731
+    v = jax.random.normal(jax.random.PRNGKey(0), flat.shape, flat.dtype)
+
+    def body(_, state):
+        v, _ = state
+        hv = hvp(v)
+        norm = jnp.linalg.norm(hv)
+        return hv / jnp.maximum(norm, jnp.finfo(flat.dtype).tiny), norm
+
+    _, top = jax.lax.fori_loop(
+        0, iterations, body, (v / jnp.linalg.norm(v), jnp.zeros((), flat.dtype))
+    )
+    return jnp.maximum(top, jnp.finfo(flat.dtype).tiny)
 
 
 def sso_update(
@@ -188,7 +228,8 @@ def sso_step(
       batch: ``(x, y)`` of ``b >= 1`` examples.
       eta: target-space step size ``eta_t > 0`` (the official code's ``eta`` is ``1/eta``).
       inner_steps: ``m >= 1``, the number of cheap parameter updates per expensive call.
-      inner: an :class:`Armijo` line search (official) or any ``optax`` optimizer (line
+      inner: an :class:`Armijo` line search (official), :class:`SmoothGD` (step ``1/L`` of the
+        fit) or any ``optax`` optimizer (line
         searches such as ``optax.lbfgs()`` get ``value``/``grad``/``value_fn``); its state is
         fresh at every outer step.
 
