@@ -6,6 +6,7 @@ import pytest
 
 from target_surrogates import (
     Armijo,
+    SmoothGD,
     TargetProblem,
     loss,
     mm_minimize,
@@ -41,6 +42,17 @@ def test_compiled_sso_with_one_inner_step_equals_sgd_on_the_same_batches(
     sgd = run_optax(logistic_problem, w0, logistic_data, learning_rate=1.0, **kw)
     np.testing.assert_allclose(sso.losses, sgd.losses, rtol=1e-5)
     np.testing.assert_allclose(sso.params, sgd.params, rtol=1e-4, atol=1e-6)
+
+
+def test_smooth_gd_takes_the_step_one_over_the_batch_curvature(logistic_data, logistic_problem):
+    """Linear model: m = 1 SmoothGD is SGD with step eta / lambda_max(X_B^T X_B / b)."""
+    x, s = logistic_data
+    w, eta = 0.1 * jnp.ones(5), 3.0
+    new, _, _ = sso_step(logistic_problem, sso_init(w), w, (x, s), eta=eta, inner_steps=1,
+                         inner=SmoothGD(power_iterations=100))  # fmt: skip
+    lam = jnp.linalg.eigvalsh(x.T @ x / x.shape[0])[-1]
+    grad = jax.grad(lambda p: loss(logistic_problem, p, (x, s)))(w)
+    np.testing.assert_allclose(new, w - eta / lam * grad, rtol=1e-4, atol=1e-6)
 
 
 def test_counts_one_expensive_call_per_outer_step(mlp_data, softmax_mlp_problem):
