@@ -211,7 +211,7 @@ def sso_step(
     inner_steps: int,
     inner: Inner = ARMIJO,
 ) -> tuple[PyTree, SSOState, SSOInfo]:
-    """One SSO outer step (paper Alg. 1, "SSO"): projected SGD in target space.
+    """One outer step of the paper's SSO algorithm: projected SGD in target space.
 
     With ``z = f_B(params)`` and ``G = dl_B/dz`` (the one expensive call), the model is fitted to
     the moved targets ``z - eta G`` by ``inner_steps`` steps of ``inner`` on the surrogate
@@ -275,7 +275,7 @@ def mm_minimize(
     smoothness: float | None = None,
     rtol: float = 0.0,
 ) -> MMResult:
-    """Majorization-minimization with the target surrogate on the full data set (paper Sec. 3).
+    """Majorization-minimization with the target surrogate on the full data set.
 
     ``theta_{t+1}`` = ``inner_steps`` steps of ``inner`` on ``g_t`` from ``theta_t``. When every
     ``l(., y)`` is ``L``-smooth and ``eta <= 1/L``, ``h(theta_{t+1}) <= g_t(theta_{t+1}) <=

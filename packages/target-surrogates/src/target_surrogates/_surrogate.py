@@ -1,4 +1,4 @@
-"""The target-space problem and its surrogate (Lavington et al. 2023, Sec. 3)."""
+"""The target-space problem and its surrogate (Lavington et al. 2023, full-batch setting)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def target_gradient_step(z: jax.Array, grad: jax.Array, eta: float) -> jax.Array
 def surrogate(
     problem: TargetProblem, params_t: PyTree, batch: Batch, eta: float
 ) -> Callable[[PyTree], jax.Array]:
-    """The target surrogate at ``params_t`` (paper Eq. 2, averaged over the batch)::
+    """The target surrogate at ``params_t`` (the paper's surrogate, averaged over the batch)::
 
         g_t(theta) = mean_i [ l(z_i^t, y_i) + <G_i, f_i(theta) - z_i^t>
                               + ||f_i(theta) - z_i^t||^2 / (2 eta) ]
