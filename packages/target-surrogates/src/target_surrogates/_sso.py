@@ -231,7 +231,8 @@ def sso_step(
       inner: an :class:`Armijo` line search (official), :class:`SmoothGD` (step ``1/L`` of the
         fit) or any ``optax`` optimizer (line
         searches such as ``optax.lbfgs()`` get ``value``/``grad``/``value_fn``); its state is
-        fresh at every outer step.
+        fresh at every outer step. ``problem``, ``inner_steps`` and ``inner`` are static: the
+        step compiles once per combination, so build them once, outside the training loop.
 
     Returns:
       ``(params, state, info)``; ``info`` is an :class:`SSOInfo`.
