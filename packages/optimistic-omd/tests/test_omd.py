@@ -165,6 +165,7 @@ def test_run_scans_the_protocol_and_names_a_nonfinite_round():
         (lambda: Ball(-1.0), "empty"),
         (lambda: Box(jnp.array([0.0, 1.0]), jnp.array([1.0, 0.5])), "empty"),
         (lambda: Simplex(0), "`dim`"),
+        (lambda: Box(0.0, 1.0), "`dim`"),
     ],
 )
 def test_bad_configuration_is_rejected(make, match):

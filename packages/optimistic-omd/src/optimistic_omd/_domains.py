@@ -84,13 +84,16 @@ class Box:
     """``{x : low <= x <= high}`` coordinate-wise (``low``/``high`` scalars or ``(d,)``).
 
     Raises:
-      ValueError: ``low > high`` in some coordinate (an empty set) or non-finite bounds.
+      ValueError: ``low > high`` in some coordinate (an empty set), non-finite bounds, or scalar
+        bounds without ``dim``.
     """
 
     def __init__(self, low, high, dim: int | None = None):
         low = checks.array(low, "low", ndim=(0, 1), dtype="float")
         high = checks.array(high, "high", ndim=(0, 1), dtype="float")
         dim = _dim(dim)
+        if dim is None and low.ndim == 0 and high.ndim == 0:
+            raise ValueError("`dim` must be given when `low` and `high` are scalars, got dim=None.")
         shape = jnp.broadcast_shapes(low.shape, high.shape, () if dim is None else (dim,))
         low, high = jnp.broadcast_to(low, shape), jnp.broadcast_to(high, shape)
         bad = np.flatnonzero(np.asarray(low > high).reshape(-1))
@@ -102,9 +105,8 @@ class Box:
                 f"got low={lo!r} > high={hi!r} at coordinate {i}."
             )
         self.low, self.high = low, high
-        self.dim = shape[0] if shape else dim
-        width = jnp.broadcast_to(high - low, (self.dim,)) if self.dim else high - low
-        self.diameter = float(jnp.linalg.norm(width))
+        self.dim = shape[0]
+        self.diameter = float(jnp.linalg.norm(high - low))
 
     def project(self, x):
         return jnp.clip(x, self.low.astype(x.dtype), self.high.astype(x.dtype))
