@@ -22,13 +22,15 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from jaxpapers_shared import experiment, timing
 
 from ._domains import Ball, Unconstrained
 from ._omd import optimistic_omd
 from ._ons import optimistic_ons
+
+with experiment.reproduce_imports("optimistic-omd"):
+    import optax
 
 
 def _problem(d: int):
