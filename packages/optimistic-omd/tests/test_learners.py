@@ -78,6 +78,20 @@ def test_ensemble_plays_the_hedge_mixture_of_its_bases():
     np.testing.assert_allclose(learner.play(state), weights @ base_x, atol=1e-5)
 
 
+def test_adaptive_meta_rate_shrinks_with_the_hints_errors():
+    domain = Ball(1.0, 2)
+    learner = dynamic_ensemble(domain, (0.1, 0.4))
+    grads = jax.random.normal(jax.random.PRNGKey(4), (6, 2))
+    state, _ = scan_linear(learner, jnp.zeros(2), grads)
+    assert float(state.variation) > 0
+    xs = jax.vmap(lambda s, eta: domain.project(s.xhat - eta * s.hint))(
+        state.bases, jnp.array([0.1, 0.4])
+    )
+    rate = min(1.0, float(jnp.sqrt(jnp.log(2.0) / (1.0 + state.variation))))
+    weights = jax.nn.softmax(-rate * (state.cumulative + xs @ state.hint))
+    np.testing.assert_allclose(learner.play(state), weights @ xs, atol=1e-5)
+
+
 def test_step_size_grid_is_geometric_and_capped():
     grid = step_size_grid(2.0, 1.0, 10_000, smoothness=1.0)
     np.testing.assert_allclose(np.diff(np.log2(grid)), 1.0)
@@ -93,6 +107,7 @@ def test_step_size_grid_is_geometric_and_capped():
         (lambda: dynamic_ensemble(Ball(1.0), [], meta_lr=1.0), "`base_steps`"),
         (lambda: dynamic_ensemble(Ball(1.0), [0.1, -0.1], meta_lr=1.0), r"`base_steps\[1\]`"),
         (lambda: dynamic_ensemble(Ball(1.0), [0.1], meta_lr=0.0), "`meta_lr`"),
+        (lambda: dynamic_ensemble(Ball(1.0), [0.1], meta_lr="fast"), "`meta_lr`"),
     ],
 )
 def test_bad_configuration_is_rejected(make, match):

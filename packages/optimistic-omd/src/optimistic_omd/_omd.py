@@ -85,7 +85,7 @@ def optimistic_omd(
     delta: float = 1.0,
     optimism: bool = True,
 ) -> Learner:
-    """Optimistic online mirror descent (Chen et al. 2023, Algorithm 1) with last-gradient hints.
+    """Optimistic online mirror descent (Chen et al. 2023) with last-gradient hints.
 
     Each round, from the base point ``xhat_t`` and the hint ``M_t``::
 
@@ -103,9 +103,9 @@ def optimistic_omd(
       ||g_s - M_s||_*^2), 1 / (4 L) }`` with ``D = diameter`` (default: the domain's) and
       ``L = smoothness`` (no cap when ``None``). For the entropy map ``D`` is
       ``sqrt(log d)`` and the dual norm is ``||.||_inf``. Regret ``O(sqrt(sigma_{1:T}^2) +
-      sqrt(Sigma_{1:T}^2) + L D^2)`` in the SEA model (Theorem 1).
+      sqrt(Sigma_{1:T}^2) + L D^2)`` in the SEA model (the paper's convex and smooth bound).
     - ``"strongly_convex"``: ``eta_t = min{ 1 / (lambda t), 1 / (4 L) }`` with
-      ``lambda = strong_convexity`` (Theorem 2's ``O(1/(lambda t))`` schedule).
+      ``lambda = strong_convexity`` (an ``O(1/(lambda t))`` schedule, as the strongly convex analysis uses).
     - a float: the constant ``eta``.
 
     Args:

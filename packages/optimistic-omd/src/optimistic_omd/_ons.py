@@ -29,7 +29,7 @@ def optimistic_ons(
     domain: Ball, *, exp_concavity: float, grad_bound: float, optimism: bool = True
 ) -> Learner:
     """Optimistic online Newton step for alpha-exp-concave, smooth losses (Chen et al. 2023,
-    Section 3.3; the optimistic ONS of Chiang et al. 2012).
+    exp-concave case; the optimistic ONS of Chiang et al. 2012).
 
     With ``beta = min(1 / (4 G D), alpha) / 2`` and ``H_t = beta (eps I + sum_{s<t}
     (g_s - M_s)(g_s - M_s)^T)``, ``eps = 1 / (beta^2 D^2)`` (Hazan's ONS constants on the
@@ -40,7 +40,7 @@ def optimistic_ons(
 
     i.e. ``Pi^H_X(xhat_t - H^{-1} v)``, projections in the ``H`` norm (:func:`ball_quadratic_argmin`,
     a 1-D root find in the eigenbasis, ``O(d^3)`` per round). Regret ``O(d log(sigma_{1:T}^2 +
-    Sigma_{1:T}^2))`` (Theorem 3).
+    Sigma_{1:T}^2))`` (the paper's exp-concave bound).
 
     Args:
       domain: a :class:`Ball` (the A-norm projection is implemented for balls).
