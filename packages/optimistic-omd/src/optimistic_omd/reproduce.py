@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paper=PAPER,
         args=args,
         seeds=seeds,
-        quick_differences="no SEA-interpolation figure (section C)",
+        quick_differences="no SEA-interpolation figure (section C) and no strongly convex or dynamic-regret measurements (section D)",
     )
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     horizon = HORIZONS[-1]
