@@ -31,6 +31,10 @@ C. (full mode) Regret across the SEA interpolation, a figure: the self-play game
 ``c_t = (1, a (-1)^t)`` (``Sigma_{1:T}^2 = 4 a^2 (T - 1)``, a variation the last-gradient hint
 cannot predict) for a grid of (sigma, a), regret at T = 16k against the estimated
 ``sqrt(sigma_{1:T}^2) + sqrt(Sigma_{1:T}^2)``.
+
+D. (full mode, recorded, not claimed) The strongly convex rule ``eta_t = 1/(lambda t)`` on
+``0.5 ||x - z - sigma xi_t||^2`` (regret against the best fixed point at each horizon), and the
+dynamic-regret ensemble on rotating linear losses against the moving minimisers ``u_t = -c_t``.
 """
 
 from __future__ import annotations
