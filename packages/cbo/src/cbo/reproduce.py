@@ -300,7 +300,8 @@ def _figures(exp, cfg: Config, traj: dict, dists: np.ndarray, prox: dict) -> Non
     ax_p.bar(pos - 0.2, hop, 0.4, label="consensus hop")
     ax_p.bar(pos + 0.2, gd, 0.4, label="explicit GD step")
     ax_p.set_yscale("log")
-    ax_p.set_xticks(pos, [f"alpha, sigma = {k}" for k in labels], fontsize=7)
+    ticks = [f"alpha {k.split(',')[0]}\nsigma {k.split(',')[1]}" for k in labels]
+    ax_p.set_xticks(pos, ticks, fontsize=8)
     ax_p.set(ylabel="distance to the proximal point", title="hop = implicit GD step")
     ax_p.legend(fontsize=8)
     fig.tight_layout()
