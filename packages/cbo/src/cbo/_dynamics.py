@@ -211,7 +211,6 @@ def _init_particles(x0, key, num_particles, init_std):
 # -- CBO ------------------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("f", "num_particles", "num_steps", "params"))
 def _cbo_run(f, x0, key, init_std, *, num_particles, num_steps, params):
     energy = jax.vmap(f)
     key, init_key = jax.random.split(key)
@@ -235,6 +234,18 @@ def _cbo_run(f, x0, key, init_std, *, num_particles, num_steps, params):
     e = energy(x)
     found_step, found_particle = _first_bad(e, num_steps, found_step, found_particle)
     return _consensus(x, e, params.alpha), trajectory, x, found_step, found_particle
+
+
+_CBO_STATIC = ("f", "num_particles", "num_steps", "params")
+_cbo_one = jax.jit(_cbo_run, static_argnames=_CBO_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=_CBO_STATIC)
+def _cbo_many(f, x0, keys, init_std, *, num_particles, num_steps, params):
+    run = functools.partial(
+        _cbo_run, f, num_particles=num_particles, num_steps=num_steps, params=params
+    )
+    return jax.vmap(run, in_axes=(None, 0, None))(x0, keys, init_std)
 
 
 def cbo(
@@ -289,14 +300,11 @@ def cbo(
     params = _check_params(params, num_particles)
     x0 = _check_problem(f, x0, num_particles, num_steps, num_runs)
     checks.positive(init_std, "init_std", allow_zero=True)
-    run = functools.partial(
-        _cbo_run, f, num_particles=num_particles, num_steps=num_steps, params=params
-    )
+    static = dict(num_particles=num_particles, num_steps=num_steps, params=params)
     if num_runs is None:
-        out = run(x0, key, init_std)
+        out = _cbo_one(f, x0, key, init_std, **static)
     else:
-        keys = jax.random.split(key, num_runs)
-        out = jax.vmap(run, in_axes=(None, 0, None))(x0, keys, init_std)
+        out = _cbo_many(f, x0, jax.random.split(key, num_runs), init_std, **static)
     consensus, trajectory, particles, bad_step, bad_particle = out
     result = CBOResult(
         consensus, trajectory, particles, num_particles * (num_steps + 1), bad_step, bad_particle
@@ -308,7 +316,6 @@ def cbo(
 # -- consensus hopping ----------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("f", "num_particles", "num_steps", "decay_every"))
 def _ch_run(f, x0, key, sigma, alpha, decay, *, num_particles, num_steps, decay_every):
     energy = jax.vmap(f)
     d = x0.shape[0]
@@ -331,6 +338,18 @@ def _ch_run(f, x0, key, sigma, alpha, decay, *, num_particles, num_steps, decay_
     e = energy(x)
     found_step, found_particle = _first_bad(e, num_steps, found_step, found_particle)
     return _consensus(x, e, alpha), trajectory, found_step, found_particle
+
+
+_CH_STATIC = ("f", "num_particles", "num_steps", "decay_every")
+_ch_one = jax.jit(_ch_run, static_argnames=_CH_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=_CH_STATIC)
+def _ch_many(f, x0, keys, sigma, alpha, decay, *, num_particles, num_steps, decay_every):
+    run = functools.partial(
+        _ch_run, f, num_particles=num_particles, num_steps=num_steps, decay_every=decay_every
+    )
+    return jax.vmap(run, in_axes=(None, 0, None, None, None))(x0, keys, sigma, alpha, decay)
 
 
 def consensus_hopping(
@@ -385,18 +404,11 @@ def consensus_hopping(
         decay = float(checks.in_range(sigma_decay, "sigma_decay", 0.0, 1.0, closed="right"))
     checks.integer(decay_every, "decay_every", minimum=1)
     x0 = _check_problem(f, x0, num_particles, num_steps, num_runs)
-    run = functools.partial(
-        _ch_run,
-        f,
-        num_particles=num_particles,
-        num_steps=num_steps,
-        decay_every=decay_every,
-    )
+    static = dict(num_particles=num_particles, num_steps=num_steps, decay_every=decay_every)
     if num_runs is None:
-        out = run(x0, key, sigma, alpha, decay)
+        out = _ch_one(f, x0, key, sigma, alpha, decay, **static)
     else:
-        keys = jax.random.split(key, num_runs)
-        out = jax.vmap(run, in_axes=(None, 0, None, None, None))(x0, keys, sigma, alpha, decay)
+        out = _ch_many(f, x0, jax.random.split(key, num_runs), sigma, alpha, decay, **static)
     consensus, trajectory, bad_step, bad_particle = out
     result = CHResult(
         consensus, trajectory, num_particles * (num_steps + 1), bad_step, bad_particle
@@ -444,8 +456,8 @@ def hopping_step(
 # -- minimize -------------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("f", "num_particles", "max_steps", "params"))
-def _minimize_run(f, x0, key, init_std, tol, *, num_particles, max_steps, params):
+@functools.partial(jax.jit, static_argnames=("f", "num_particles", "params"))
+def _minimize_run(f, x0, key, init_std, tol, max_steps, *, num_particles, params):
     energy = jax.vmap(f)
     key, init_key = jax.random.split(key)
     x = _init_particles(x0, init_key, num_particles, init_std)
@@ -511,7 +523,7 @@ def minimize(
     checks.positive(init_std, "init_std", allow_zero=True)
     checks.positive(tol, "tol")
     *out, bad = _minimize_run(
-        f, x0, key, init_std, tol, num_particles=num_particles, max_steps=max_steps, params=params
+        f, x0, key, init_std, tol, max_steps, num_particles=num_particles, params=params
     )
     if checks.is_concrete(bad) and bool(bad):
         raise ValueError(

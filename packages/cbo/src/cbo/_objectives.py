@@ -5,6 +5,7 @@ Each maps one point ``x`` of shape ``(d,)`` to a scalar and is ``vmap``-able ove
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax.numpy as jnp
@@ -29,14 +30,19 @@ def grand_canyon3(c: float = 1.1625) -> Callable[[jnp.ndarray], jnp.ndarray]:
       c: ripple amplitude: 1.1625 is "GrandCanyon3noisy" (the figures), 0.25 "GrandCanyon3".
 
     Returns:
-      ``E(x)`` for ``x`` of shape ``(2,)``.
+      ``E(x)`` for ``x`` of shape ``(2,)``; the same function object for the same ``c`` (so
+      compiled runs are reused).
 
     References:
       Riedl, Klock, Geldhauser, Fornasier, arXiv:2306.09778, Figs. 1-2 (objective of the
       official code, ``objective_function.m``).
     """
     checks.positive(c, "c", allow_zero=True)
+    return _grand_canyon3(float(c))
 
+
+@functools.lru_cache(maxsize=16)
+def _grand_canyon3(c: float) -> Callable[[jnp.ndarray], jnp.ndarray]:
     def energy(x: jnp.ndarray) -> jnp.ndarray:
         if x.shape != (2,):
             raise ValueError(f"`x` must have shape (2,) for grand_canyon3, got {x.shape}.")
