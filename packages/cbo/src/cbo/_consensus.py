@@ -51,7 +51,7 @@ def consensus_weights(energies: jax.Array, alpha: float) -> jax.Array:
 def consensus_point(x: jax.Array, energies: jax.Array, alpha: float) -> jax.Array:
     """The consensus point ``v_alpha = sum_i x_i w_i / sum_i w_i``, ``w_i = exp(-alpha E(x_i))``.
 
-    Eq. (3) of the paper (the weighted mean of the empirical measure of the particles). By the
+    The weighted mean of the empirical measure of the particles (the paper's ``v_alpha``). By the
     Laplace principle it tends to the particle with the lowest energy as ``alpha -> inf``, and for
     samples of a measure ``rho`` to the minimizer of ``E`` over ``supp(rho)``.
 

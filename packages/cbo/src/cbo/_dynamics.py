@@ -29,7 +29,7 @@ Objective = Callable[[jax.Array], jax.Array]
 
 
 class CBOParams(NamedTuple):
-    """Hyperparameters of the CBO dynamics (Euler-Maruyama scheme of Eq. (2)).
+    """Hyperparameters of the CBO dynamics (their Euler-Maruyama scheme).
 
     Attributes:
       dt: time step ``dt > 0``.
@@ -261,7 +261,7 @@ def cbo(
 ) -> CBOResult:
     """Consensus-based optimization: ``N`` interacting particles, no gradients.
 
-    Euler-Maruyama discretization of the CBO dynamics (Eq. (2) of the paper, Pinnau et al.
+    Euler-Maruyama discretization of the CBO dynamics (the paper's SDE, Pinnau et al.
     2017), all particles synchronous (one consensus point per step)::
 
         v_k = v_alpha(X_k)                                   (consensus_point)
@@ -394,7 +394,7 @@ def consensus_hopping(
         bad ``sigma_decay``/``decay_every``, ``f`` not scalar-valued or returning NaN/inf.
 
     References:
-      Riedl, Klock, Geldhauser, Fornasier, arXiv:2306.09778, Sec. 2 and Fig. 2a (official
+      Riedl, Klock, Geldhauser, Fornasier, arXiv:2306.09778, Fig. 2a (official
       ``CH.m``).
     """
     checks.positive(sigma, "sigma")

@@ -17,7 +17,7 @@ def proximal_step_bruteforce(
 ) -> jax.Array:
     """``argmin_{g in grid} f(g) + ||g - x||^2 / (2 tau)``: the proximal step on a grid.
 
-    An analysis helper for low dimension (the minimizing-movement scheme of Eq. (6)): for
+    An analysis helper for low dimension (one step of the minimizing movement scheme): for
     smooth ``E`` the minimizer ``x+`` satisfies the implicit gradient step
     ``x+ = x - tau grad E(x+)``.
 
