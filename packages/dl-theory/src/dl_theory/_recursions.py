@@ -29,6 +29,7 @@ quadrature with 128 nodes (``jaxpapers_shared.gaussian``) otherwise. Everything 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -214,17 +215,54 @@ def kernel_recursion(
     with jax.enable_x64(True):
         K1 = _first_kernel(C_b, C_W, k1, x)
         xi2, g2 = (0.0, 1.0) if residual is None else (residual.xi2, residual.gamma2)
+        return np.asarray(_kernel_scan(K1, C_b, C_W, xi2, g2, act=act, depth=depth))
 
-        def step(K, _):
-            if K.ndim == 0:
-                block = C_b + C_W * _moments(act, K).s2
-            else:
-                block = C_b + C_W * _two_point(act, K)
-            K_next = xi2 * K + g2 * block
-            return K_next, K_next
 
-        _, rest = jax.lax.scan(step, K1, None, length=depth - 1)
-        return np.asarray(jnp.concatenate([K1[None], rest], axis=0))
+@functools.partial(jax.jit, static_argnames=("act", "depth"))
+def _kernel_scan(K1, C_b, C_W, xi2, g2, *, act, depth):
+    def step(K, _):
+        if K.ndim == 0:
+            block = C_b + C_W * _moments(act, K).s2
+        else:
+            block = C_b + C_W * _two_point(act, K)
+        K_next = xi2 * K + g2 * block
+        return K_next, K_next
+
+    _, rest = jax.lax.scan(step, K1, None, length=depth - 1)
+    return jnp.concatenate([K1[None], rest], axis=0)
+
+
+@functools.partial(jax.jit, static_argnames=("act", "resid"))
+def _vertex_scan(K, C_W, xi2, g2, ratio, *, act, resid):
+    m = _moments(act, K[:-1])
+    chi = C_W * (m.z2s2 - K[:-1] * m.s2) / (2 * K[:-1] ** 2)
+    source = C_W**2 * (m.s4 - m.s2**2)
+    if resid:
+        growth = (xi2 + g2 * chi) ** 2
+        source = g2**2 * source + 2 * xi2 * g2 * C_W * (m.z2s2 - K[:-1] * m.s2)
+    else:
+        growth = ratio * chi**2
+
+    def step(V, inputs):
+        g, s = inputs
+        V_next = g * V + s
+        return V_next, V_next
+
+    _, rest = jax.lax.scan(step, jnp.zeros((), K.dtype), (growth, source))
+    return jnp.concatenate([jnp.zeros((1,), K.dtype), rest])
+
+
+@functools.partial(jax.jit, static_argnames=("act",))
+def _ntk_scan(K, H1, C_W, lambda_b, lambda_W, *, act):
+    m = _moments(act, K[:-1])
+
+    def step(H, inputs):
+        s2, ds2 = inputs
+        H_next = lambda_b + lambda_W * s2 + C_W * ds2 * H
+        return H_next, H_next
+
+    _, rest = jax.lax.scan(step, H1, (m.s2, m.ds2))
+    return jnp.concatenate([H1[None], rest])
 
 
 def _is_odd(act: Activation) -> bool:
@@ -294,24 +332,11 @@ def four_point_vertex(
         raise ValueError(f"`x` must be one input (n_0,), got x.shape={np.shape(x)}.")
     K = kernel_recursion(act, depth=depth, C_b=C_b, C_W=C_W, k1=k1, x=x, residual=residual)
     ratio = _widths(widths, depth)
+    xi2, g2 = (0.0, 1.0) if residual is None else (residual.xi2, residual.gamma2)
     with jax.enable_x64(True):
-        m = _moments(act, jnp.asarray(K[:-1]))
-        chi = C_W * (m.z2s2 - K[:-1] * m.s2) / (2 * K[:-1] ** 2)
-        source = C_W**2 * (m.s4 - m.s2**2)
-        if residual is None:
-            growth = jnp.asarray(ratio) * chi**2
-        else:
-            xi2, g2 = residual.xi2, residual.gamma2
-            growth = (xi2 + g2 * chi) ** 2
-            source = g2**2 * source + 2 * xi2 * g2 * C_W * (m.z2s2 - K[:-1] * m.s2)
-
-        def step(V, inputs):
-            g, s = inputs
-            V_next = g * V + s
-            return V_next, V_next
-
-        _, rest = jax.lax.scan(step, jnp.zeros((), jnp.float64), (growth, source))
-        return np.asarray(jnp.concatenate([jnp.zeros((1,), jnp.float64), rest]))
+        V = _vertex_scan(jnp.asarray(K), C_W, xi2, g2, jnp.asarray(ratio), act=act,
+                         resid=residual is not None)  # fmt: skip
+        return np.asarray(V)
 
 
 def kurtosis_prediction(
@@ -384,15 +409,7 @@ def ntk_recursion(
     with jax.enable_x64(True):
         x = jnp.asarray(x, jnp.float64)
         H1 = lambda_b + lambda_W * jnp.sum(x**2) / x.shape[0]
-        m = _moments(act, jnp.asarray(K[:-1]))
-
-        def step(H, inputs):
-            s2, ds2 = inputs
-            H_next = lambda_b + lambda_W * s2 + C_W * ds2 * H
-            return H_next, H_next
-
-        _, rest = jax.lax.scan(step, H1, (m.s2, m.ds2))
-        return np.asarray(jnp.concatenate([H1[None], rest]))
+        return np.asarray(_ntk_scan(jnp.asarray(K), H1, C_W, lambda_b, lambda_W, act=act))
 
 
 def residual_criticality(

@@ -9,7 +9,7 @@ A. Kernel recursion and criticality (Ch. 5). ReLU at ``C_W = 2`` and tanh at ``C
 tanh). Pass: ``E[z^2]`` within 5% of ``K^(l)`` at every layer; tanh ``2 l K^(l)`` at l = 50 in
 [0.98, 1.06] (the ``K* = 0`` power law ``1/(-a_1 l)``, ``a_1 = -2``); ReLU at the off-critical
 ``C_W = 2.2`` grows by the factor 1.1 per layer (fitted log-growth within 2% of ln 1.1).
-Over 100 layers (width 512, quick: 256; 400 networks, quick: 150): the critical initialization's
+Over 100 layers (width 256; 400 networks, quick: 150): the critical initialization's
 per-layer log-rate of ``E[z^2]`` and of the gradient factor (mean squared singular value of
 ``dz^(l)/dz^(1)``) between layers 50 and 100 is <= 0.02 in magnitude (no exponential growth or
 decay; critical tanh's power law 1/l gives 0.014), where off-critical ones (ReLU ``C_W`` 1.8,
@@ -30,7 +30,7 @@ per seed. Pass: tanh ``r`` within 10% of the odd-activation residual recursion f
 and 0.25; for tanh and ReLU, ``r(gamma^2 = 0.25) < 0.5 r(gamma^2 = 1)``.
 
 D. The NTK (Ch. 8; full mode). Critical ReLU, empirical NTK of width-256 networks with explicit
-weights at depths 2, 4, 8, 16 (150 networks each per seed). Pass: within 5% of the frozen-NTK
+weights at depths 2, 4, 8, 16 (120 networks each per seed). Pass: within 5% of the frozen-NTK
 recursion at every depth, and linear in depth (R^2 > 0.99).
 """
 
@@ -67,7 +67,7 @@ class Config:
     a_depth: int = 20
     a_nets_relu: int = 2000
     a_nets_tanh: int = 2000
-    crit_width: int = 512
+    crit_width: int = 256
     crit_depth: int = 100
     crit_nets: int = 400
     # B
@@ -84,7 +84,7 @@ class Config:
     ntk: bool = True
     d_width: int = 256
     d_depths: tuple[int, ...] = (2, 4, 8, 16)
-    d_nets: int = 150
+    d_nets: int = 120
 
 
 QUICK = dict(
