@@ -32,7 +32,7 @@ def test_adagrad_norm_uses_one_step_size_for_every_leaf():
     updates, _ = tx.update(g, tx.init(params), params)
     ratios = [
         np.asarray(u / leaf).ravel()
-        for u, leaf in zip(jax.tree.leaves(updates), jax.tree.leaves(g))
+        for u, leaf in zip(jax.tree.leaves(updates), jax.tree.leaves(g), strict=True)
     ]
     ratios = np.concatenate(ratios)
     np.testing.assert_allclose(ratios, ratios[0], rtol=1e-5)

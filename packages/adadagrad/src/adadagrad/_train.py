@@ -158,4 +158,5 @@ def train(
             history[name].append(value)
         if callback is not None:
             callback(step, samples, params)
+    history["loss"] = [float(v) for v in jax.device_get(history["loss"])]
     return TrainResult(params, opt_state, history, state, len(shapes))
