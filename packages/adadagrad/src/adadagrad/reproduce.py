@@ -11,8 +11,9 @@ AdaGrad-Norm, learning rate 1, b_0^2 = 1e-2, from w = 0. Runs: constant batch 8,
 is ~1e-5), at K = 100 iterations. Pass: the adaptive mean <= 0.1 x the constant-128 mean and
 <= 0.02 x the constant-8 mean. Batch sizes never decrease (shown as a control). Samples
 consumed are reported beside iterations: the claim is about iterations, not samples.
-Coordinate-wise AdAdaGrad (AdaGrad + coordinate-wise norm test) on the same streams is
-reported, not asserted.
+Coordinate-wise AdAdaGrad (AdaGrad + coordinate-wise norm test) on the same streams, and
+AdaGrad-Norm on the exact gradient of the evaluation sample (the deterministic rate the theory
+says AdAdaGrad-Norm recovers), are reported, not asserted.
 
 B. Digits classification (full mode only). Softmax regression on sklearn's standardized 8x8
 digits (train / validation / test), budget 30 epochs of samples. AdAdaGrad (coordinate-wise
@@ -60,6 +61,7 @@ class Config:
     cap: int = 2**16
     eval_size: int = 200_000
     coordinate: bool = True
+    deterministic: bool = True
     digits: bool = True
     digits_epochs: int = 30
     digits_etas: tuple[float, ...] = (0.5, 0.7, 0.9)
@@ -71,7 +73,14 @@ class Config:
 
 
 QUICK = dict(
-    seeds=(0, 1), cap=2**12, coordinate=False, digits=False, curve=False, ratio_128=1.0, ratio_8=1.0
+    seeds=(0, 1),
+    cap=2**12,
+    coordinate=False,
+    deterministic=False,
+    digits=False,
+    curve=False,
+    ratio_128=1.0,
+    ratio_8=1.0,
 )
 
 
@@ -102,7 +111,6 @@ def streaming(cfg: Config, seed: int) -> dict[str, dict]:
     teacher_key, eval_key, run_key = jax.random.split(jax.random.key(seed), 3)
     w_star = jax.random.normal(teacher_key, (cfg.dim,))
     x_eval, y_eval = _stream(w_star, eval_key, cfg.eval_size)
-    sampler = partial(_stream, w_star)
     runs = {
         "constant 8": (adagrad_norm(cfg.lr, cfg.b0_sq), 8),
         "constant 128": (adagrad_norm(cfg.lr, cfg.b0_sq), 128),
@@ -111,6 +119,8 @@ def streaming(cfg: Config, seed: int) -> dict[str, dict]:
             AdaptiveBatchSchedule(b0=8, max_batch=cfg.cap, test="norm", eta=cfg.eta),
         ),
     }
+    if cfg.deterministic:  # exact gradient of the evaluation sample: the rate the theory targets
+        runs["AdaGrad-Norm, exact gradient"] = (adagrad_norm(cfg.lr, cfg.b0_sq), cfg.eval_size)
     if cfg.coordinate:
         runs["AdAdaGrad (coordinate)"] = (
             adagrad(cfg.lr, cfg.b0_sq),
@@ -118,6 +128,10 @@ def streaming(cfg: Config, seed: int) -> dict[str, dict]:
         )
     out = {}
     for name, (opt, schedule) in runs.items():
+        if name == "AdaGrad-Norm, exact gradient":
+            sampler = lambda key, size: (x_eval, y_eval)  # noqa: E731
+        else:
+            sampler = partial(_stream, w_star)
         curve = []
 
         def callback(step, samples, w, curve=curve):
@@ -265,6 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             value=float(np.mean(samples["AdAdaGrad-Norm"])),
             expect=at_least(128 * K),
         )
+        if cfg.deterministic:
+            exp.control(
+                f"AdaGrad-Norm on the exact gradient: ||grad F||^2 at K={K}",
+                reference="the deterministic rate AdAdaGrad-Norm should match",
+                value=float(np.mean(at_k["AdaGrad-Norm, exact gradient"])),
+            )
         exp.record("streaming_grad_norm_sq_at_K", {n: at_k[n] for n in names})
         exp.record("streaming_grad_norm_sq_at_K_half", {n: at_half[n] for n in names})
         exp.record("streaming_samples_at_K", samples)
@@ -364,10 +384,9 @@ def digits_section(exp, cfg: Config) -> None:
         expect=at_least(BASELINE),
     )
     exp.control(
-        "Adam batch 8 test accuracy",
-        reference="Sec. 5",
+        "Adam, batch 8: test accuracy (same sample budget)",
+        reference="Sec. 5 (Adam baseline)",
         value=float(np.mean(final["Adam, batch 8"]["test"])),
-        expect=at_least(0.0),
     )
     exp.record("digits_chosen_lr", chosen)
     exp.record("digits", final)
