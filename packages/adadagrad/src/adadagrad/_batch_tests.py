@@ -95,22 +95,25 @@ def required_batch_size(
       ~0 would otherwise ask for an unbounded batch at once).
     """
     n = flat.shape[0]
-    gbar = jnp.mean(flat, axis=0)
+    # Reductions over the example axis are written as products with a vector of ones: XLA's CPU
+    # backend is much slower at reducing the major axis of a (n, P) array than at a mat-vec.
+    ones = jnp.full((n,), 1.0 / n, flat.dtype)
+    gbar = ones @ flat
     gsq = jnp.sum(jnp.square(gbar))
     safe = jnp.where(gsq > 0, gsq, 1.0)
     centered = flat - gbar
-    var = jnp.sum(jnp.square(centered), axis=0) / (n - 1)  # (P,)
+    row_sq = jnp.sum(jnp.square(centered), axis=1)  # ||g_i - gbar||^2
     if kind == "norm":
-        stat = jnp.sum(var) / (eta**2 * safe)
+        stat = jnp.sum(row_sq) / ((n - 1) * eta**2 * safe)
     elif kind in ("inner_product", "orthogonality", "augmented"):
-        proj = flat @ gbar  # <g_i, gbar>
-        ip_var = jnp.sum(jnp.square(proj - jnp.mean(proj))) / (n - 1)
-        ip = ip_var / (theta**2 * jnp.square(safe))
-        resid = flat - (proj / safe)[:, None] * gbar
-        resid = resid - jnp.mean(resid, axis=0)
-        orth = jnp.sum(jnp.square(resid)) / ((n - 1) * nu**2 * safe)
+        proj = centered @ gbar  # <g_i, gbar> - ||gbar||^2; its variance is that of <g_i, gbar>
+        ip = jnp.sum(jnp.square(proj)) / ((n - 1) * theta**2 * jnp.square(safe))
+        # r_i = g_i - (<g_i, gbar> / ||gbar||^2) gbar has mean 0 and ||r_i||^2 =
+        # ||g_i - gbar||^2 - (<g_i - gbar, gbar>)^2 / ||gbar||^2 (Pythagoras)
+        orth = jnp.sum(row_sq - jnp.square(proj) / safe) / ((n - 1) * nu**2 * safe)
         stat = {"inner_product": ip, "orthogonality": orth}.get(kind, jnp.maximum(ip, orth))
     elif kind == "coordinate":
+        var = (n / (n - 1)) * (ones @ jnp.square(centered))  # (P,) unbiased variances
         gj = jnp.square(gbar)
         keep = gj >= coordinate_floor * gsq / gbar.shape[0]
         ratio = jnp.where(keep, var / (eta**2 * jnp.where(gj > 0, gj, 1.0)), 0.0)
