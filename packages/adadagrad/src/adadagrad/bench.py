@@ -9,7 +9,7 @@
    test, the augmented inner product test or the coordinate-wise test (what
    :func:`adadagrad.train` runs when a test is due), and the test on a sub-batch of 64.
 2. AdaGrad-Norm's update against ``optax.adagrad`` on the MLP's parameters.
-3. Compilations of :func:`adadagrad.train` in a 200-step adaptive run, with pow2 buckets and
+3. Compilations of :func:`adadagrad.train` in a 40-step adaptive run (quick: 15), with pow2 buckets and
    without bucketing.
 
 Times are medians of compiled, warm calls on the same inputs (``timing.compare``, interleaved).
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(timing.format_table(["update", "us", "time / optax.adagrad"], bench_update()))
     print("\nCompiled step shapes in an adaptive run (norm test, eta 0.5, b0 8, cap 2^14)\n")
     header = ["bucket", "steps", "compilations", "final batch", "samples"]
-    print(timing.format_table(header, bench_compilations(30 if args.quick else 100)))
+    print(timing.format_table(header, bench_compilations(15 if args.quick else 40)))
 
 
 if __name__ == "__main__":
