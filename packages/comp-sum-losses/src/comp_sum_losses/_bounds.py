@@ -19,6 +19,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpapers_shared import checks
 
@@ -53,8 +54,10 @@ def bound_T(tau: float, t: Any, n: int, *, n_factor: bool = True) -> jax.Array:
     tau = _static_tau(tau)
     n = checks.integer(n, "n", minimum=2)
     t = checks.array(t, "t", dtype="float", nonempty=False)
-    if checks.is_concrete(t) and t.size and (float(jnp.min(t)) < 0 or float(jnp.max(t)) > 1):
-        raise ValueError(f"`t` must lie in [0, 1], got values in [{jnp.min(t)}, {jnp.max(t)}].")
+    if checks.is_concrete(t) and t.size:
+        values = np.asarray(t)
+        if values.min() < 0 or values.max() > 1:
+            raise ValueError(f"`t` must lie in [0, 1], got values in [{values.min()}, {values.max()}].")
     scale = float(n) ** (tau - 1.0) if n_factor else 1.0
     if tau == 2.0:
         return t / scale
@@ -76,8 +79,8 @@ def bound_gamma(tau: float, eps: Any, n: int, *, iterations: int = 60) -> jax.Ar
     tau = _static_tau(tau)
     n = checks.integer(n, "n", minimum=2)
     eps = checks.array(eps, "eps", dtype="float", nonempty=False)
-    if checks.is_concrete(eps) and eps.size and float(jnp.min(eps)) < 0:
-        raise ValueError(f"`eps` must be >= 0, got a minimum of {float(jnp.min(eps))}.")
+    if checks.is_concrete(eps) and eps.size and np.asarray(eps).min() < 0:
+        raise ValueError(f"`eps` must be >= 0, got a minimum of {np.asarray(eps).min()}.")
 
     def T(t):
         return bound_T(tau, t, n)
@@ -95,7 +98,8 @@ def bound_gamma(tau: float, eps: Any, n: int, *, iterations: int = 60) -> jax.Ar
 def _check_probs(p: Any, name: str = "p") -> jax.Array:
     p = checks.array(p, name, ndim=(1, 2), dtype="float")
     if checks.is_concrete(p):
-        if float(jnp.min(p)) < 0 or float(jnp.max(jnp.abs(jnp.sum(p, -1) - 1.0))) > 1e-6:
+        values = np.asarray(p, np.float64)
+        if values.min() < 0 or np.abs(values.sum(-1) - 1.0).max() > 1e-6:
             raise ValueError(
                 f"`{name}` must hold probability vectors (>= 0, summing to 1 within 1e-6) "
                 "along its last axis."

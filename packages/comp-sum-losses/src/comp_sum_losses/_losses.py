@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpapers_shared import checks
 
@@ -50,7 +51,8 @@ def check_logits_labels(logits: Any, labels: Any) -> tuple[jax.Array, jax.Array]
             f"and logits.shape={logits.shape}."
         )
     if checks.is_concrete(labels):
-        low, high = int(jnp.min(labels)), int(jnp.max(labels))
+        values = np.asarray(labels)
+        low, high = int(values.min()), int(values.max())
         if low < 0 or high >= logits.shape[1]:
             raise ValueError(
                 f"`labels` must lie in [0, {logits.shape[1]}), got values in [{low}, {high}]."
