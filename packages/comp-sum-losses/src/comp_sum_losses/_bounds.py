@@ -57,7 +57,9 @@ def bound_T(tau: float, t: Any, n: int, *, n_factor: bool = True) -> jax.Array:
     if checks.is_concrete(t) and t.size:
         values = np.asarray(t)
         if values.min() < 0 or values.max() > 1:
-            raise ValueError(f"`t` must lie in [0, 1], got values in [{values.min()}, {values.max()}].")
+            raise ValueError(
+                f"`t` must lie in [0, 1], got values in [{values.min()}, {values.max()}]."
+            )
     scale = float(n) ** (tau - 1.0) if n_factor else 1.0
     if tau == 2.0:
         return t / scale
