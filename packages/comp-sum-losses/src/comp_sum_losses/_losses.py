@@ -77,8 +77,10 @@ def comp_sum_loss(logits: Any, labels: Any, tau: float = 1.0) -> jax.Array:
     """
     check_tau(tau)
     logits, labels = check_logits_labels(logits, labels)
-    log_p = jax.nn.log_softmax(logits, axis=-1)
-    log_p_y = jnp.take_along_axis(log_p, labels[:, None], axis=-1)[:, 0]
+    logit_y = jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+    log_p_y = logit_y - jax.nn.logsumexp(logits, axis=-1)
+    if checks.is_concrete(tau) and float(tau) == 1.0:
+        return -log_p_y  # the exact cross-entropy, without the tau-continuation terms
     return from_log_prob(log_p_y, tau)
 
 
