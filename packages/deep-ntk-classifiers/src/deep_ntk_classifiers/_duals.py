@@ -153,7 +153,9 @@ def polynomial_dual(coeffs, *, name: str | None = None) -> DualActivation:
     a = np.sqrt(c)
 
     def activation(z):
-        return sum(ai * hi for ai, hi in zip(a, _normalized_hermite(z, len(a) - 1, jnp)))
+        return sum(
+            ai * hi for ai, hi in zip(a, _normalized_hermite(z, len(a) - 1, jnp), strict=True)
+        )
 
     if name is None:
         name = " + ".join(f"{v:g} xi^{i}" for i, v in enumerate(c) if v > 0)
@@ -178,7 +180,9 @@ def hermite_dual(coeffs, *, name: str | None = None) -> DualActivation:
     dual = polynomial_dual(a**2 / np.sum(a**2), name=name or f"hermite{a.round(3).tolist()}")
 
     def activation(z):
-        return sum(ai * hi for ai, hi in zip(a, _normalized_hermite(z, len(a) - 1, jnp)))
+        return sum(
+            ai * hi for ai, hi in zip(a, _normalized_hermite(z, len(a) - 1, jnp), strict=True)
+        )
 
     return dataclasses.replace(dual, activation=activation)
 

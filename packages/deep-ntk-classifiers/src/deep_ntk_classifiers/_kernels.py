@@ -112,7 +112,7 @@ def _log_apply(dual: DualActivation, derivative: bool, sign, log_abs):
     fn = dual.dual_deriv if derivative else dual.dual
     linear = _linear_log(fn, sign, log_abs)
     use_linear = log_abs > _SERIES_BELOW
-    return tuple(jnp.where(use_linear, a, b) for a, b in zip(linear, series))
+    return tuple(jnp.where(use_linear, a, b) for a, b in zip(linear, series, strict=True))
 
 
 def _signed_logaddexp(s1, t1, s2, t2):
@@ -236,7 +236,7 @@ def _check_duplicates(x: np.ndarray) -> None:
     np.fill_diagonal(gram, -np.inf)
     i, j = np.nonzero(np.triu(gram >= 1.0 - _DUPLICATE_TOL))
     if i.size:
-        pairs = list(zip(i[:5].tolist(), j[:5].tolist()))
+        pairs = list(zip(i[:5].tolist(), j[:5].tolist(), strict=True))
         raise ValueError(
             f"`x_train` has duplicate points (index pairs {pairs}{'...' if i.size > 5 else ''}): "
             "their kernel rows coincide, so the Gram matrix is singular and a singular kernel "
