@@ -88,11 +88,18 @@ class DualActivation:
         object.__setattr__(self, "coeffs", np.maximum(coeffs, 0.0))
         with jax.enable_x64(True):
             at_one = float(self.dual(jnp.asarray(1.0, jnp.float64)))
+            slope = float(self.dual_deriv(jnp.asarray(1.0, jnp.float64)))
+        object.__setattr__(self, "_slope_at_one", slope)
         if not (math.isfinite(at_one) and abs(at_one - 1.0) <= _DUAL_ONE_TOL):
             raise ValueError(
                 f"`dual` of {self.name!r} must satisfy dual(1) = 1 (E[phi(z)^2] = 1) within "
                 f"{_DUAL_ONE_TOL:g}, got dual(1) = {at_one!r}."
             )
+
+    @property
+    def slope_at_one(self) -> float:
+        """``m = dual'(1) = sum_i i a_i^2``: above 1, correlations near 1 are pushed apart."""
+        return self._slope_at_one
 
     @property
     def valuation(self) -> int:

@@ -122,9 +122,27 @@ def _signed_logaddexp(s1, t1, s2, t2):
     return jnp.sign(total), top + jnp.log(jnp.abs(total))
 
 
-@functools.partial(jax.jit, static_argnames=("depth", "dual", "kind"))
-def _iterate(correlation: jax.Array, depth: int, dual: DualActivation, kind: str):
+def _uses_log_domain(dual: DualActivation, domain: str) -> bool:
+    if domain != "auto":
+        return domain == "log"
+    # dual'(1) <= 1 (the majority-vote regime): correlations climb to 1 and the NTK grows at most
+    # linearly with depth, so float64 holds every value and the cheaper linear recursion is exact.
+    return dual.slope_at_one > 1.0 + 1e-12
+
+
+@functools.partial(jax.jit, static_argnames=("depth", "dual", "kind", "domain"))
+def _iterate(correlation: jax.Array, depth: int, dual: DualActivation, kind: str, domain: str):
     xi = jnp.clip(correlation, -1.0, 1.0)
+    if not _uses_log_domain(dual, domain):
+
+        def linear_layer(_, state):
+            xi, k = state
+            new = jnp.clip(dual.dual(xi), -1.0, 1.0)
+            return new, (new + k * dual.dual_deriv(xi)) if kind == "ntk" else new
+
+        _, value = jax.lax.fori_loop(0, depth, linear_layer, (xi, xi))
+        return LogKernel(jnp.log(jnp.abs(value)), jnp.sign(value))
+
     sign, log_abs = jnp.sign(xi), jnp.log(jnp.abs(xi))
 
     def nngp_layer(_, state):
@@ -157,7 +175,12 @@ def _check_common(depth, dual, kind) -> int:
 
 
 def iterate_kernel(
-    correlation, *, depth: int, dual: DualActivation, kind: Literal["nngp", "ntk"] = "nngp"
+    correlation,
+    *,
+    depth: int,
+    dual: DualActivation,
+    kind: Literal["nngp", "ntk"] = "nngp",
+    domain: Literal["auto", "log", "linear"] = "auto",
 ) -> LogKernel:
     """The depth-``depth`` kernel as a function of the input correlation ``xi_0 = x . z``.
 
@@ -166,6 +189,9 @@ def iterate_kernel(
       depth: number of layers ``L >= 1``.
       dual: the dual activation.
       kind: ``"nngp"`` or ``"ntk"``.
+      domain: ``"log"`` (the recursion on ``(sign, log|value|)``), ``"linear"`` (the plain
+        float64 recursion of the official code, which underflows at depth) or ``"auto"``: linear
+        in the majority-vote regime (``dual'(1) <= 1``), where float64 holds every value, else log.
 
     Returns:
       :class:`LogKernel` of the shape of ``correlation`` (float64).
@@ -175,6 +201,7 @@ def iterate_kernel(
         ``correlation``, or values outside ``[-1 - 1e-6, 1 + 1e-6]``.
     """
     depth = _check_common(depth, dual, kind)
+    checks.one_of(domain, "domain", ("auto", "log", "linear"))
     with jax.enable_x64(True):
         xi = checks.array(correlation, "correlation", dtype="float", nonempty=False)
         xi = jnp.asarray(xi, jnp.float64)
@@ -183,7 +210,7 @@ def iterate_kernel(
                 f"`correlation` must lie in [-1, 1] (inner products of unit vectors), got "
                 f"max |correlation| = {float(jnp.max(jnp.abs(xi)))!r}."
             )
-        return _iterate(xi, depth, dual, kind)
+        return _iterate(xi, depth, dual, kind, domain)
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +302,7 @@ def deep_kernel(
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"`x1` and `x2` must have the same columns, got {a.shape} and {b.shape}.")
     with jax.enable_x64(True):
-        return _iterate(jnp.asarray(a @ b.T), depth, dual, kind)
+        return _iterate(jnp.asarray(a @ b.T), depth, dual, kind, "auto")
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,7 +374,7 @@ def deep_kernel_classifier(
         # One flat call: the diagonal value K_L(1), the Gram matrix and the test block share a
         # single compiled recursion.
         flat = np.concatenate([[1.0], (xtr @ xtr.T).ravel(), (xtr @ xte.T).ravel()])
-        out = _iterate(jnp.asarray(flat), depth, dual, kind)
+        out = _iterate(jnp.asarray(flat), depth, dual, kind, "auto")
         diag = out.log_abs[0]
         gram = (out.sign[1 : 1 + n * n] * jnp.exp(out.log_abs[1 : 1 + n * n] - diag)).reshape(n, n)
         gram = gram.at[jnp.diag_indices(n)].set(1.0)

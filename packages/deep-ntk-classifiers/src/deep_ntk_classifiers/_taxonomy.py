@@ -79,7 +79,7 @@ def limit_regime(dual: DualActivation) -> Regime:
     """
     if not isinstance(dual, DualActivation):
         raise TypeError(f"`dual` must be a DualActivation, got {type(dual).__name__}.")
-    m = _scalar(dual.dual_deriv, 1.0)
+    m = dual.slope_at_one
     if m <= 1.0 + 1e-12:
         # Convex with dual(1) = 1 and dual'(1) <= 1: dual(xi) >= xi, so every xi < 1 climbs to 1
         # (slowly: no need to iterate), unless dual is the identity.
