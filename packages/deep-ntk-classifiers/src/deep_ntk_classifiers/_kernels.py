@@ -448,8 +448,9 @@ def majority_vote_classifier(y_train, n_test: int) -> jax.Array:
 
 def predict_labels(scores: Scores | jax.Array) -> jax.Array:
     """Labels from scores: ``-1`` where the score is negative, else ``+1`` (official rule), or
-    the one-hot argmax for ``(m, C)`` scores."""
-    s = scores.scores if isinstance(scores, Scores) else jnp.asarray(scores)
-    if s.ndim == 1:
-        return jnp.where(s < 0, -1.0, 1.0)
-    return jax.nn.one_hot(jnp.argmax(s, axis=1), s.shape[1])
+    the one-hot argmax for ``(m, C)`` scores. Labels are exact in float32, which they use."""
+    with jax.enable_x64(True):
+        s = scores.scores if isinstance(scores, Scores) else jnp.asarray(scores)
+        if s.ndim == 1:
+            return jnp.where(s < 0, -1.0, 1.0).astype(jnp.float32)
+        return jax.nn.one_hot(jnp.argmax(s, axis=1), s.shape[1], dtype=jnp.float32)
