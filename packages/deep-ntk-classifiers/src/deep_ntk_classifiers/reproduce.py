@@ -15,10 +15,10 @@ B. Three regimes on the official Dirichlet data (D = 2, Dir(1, 2) vs Dir(2, 1), 
    Hilbert estimate (alpha = 1) on >= 98% of test points; the depth-30 ``xi^2`` NNGP (log domain)
    agrees with 1-NN on >= 99% (baseline: the same kernel by the official linear-domain
    recursion, which underflows to 0); the ``2d_opt`` classifier is more accurate than 1-NN.
-   ReLU (C_W = 2) NTK with 30 training and 500 test points: it agrees with majority vote on >=
+   ReLU (C_W = 2) NTK with 30 training and 300 test points: it agrees with majority vote on >=
    90% at depth 50000 (baseline: depth 10).
 C. (full mode) Consistency, D = 3 (Dir(.5, .5, 2.5) vs Dir(2.5, .1, .5), prior 0.4), the ``3d_opt``
-   NNGP at depth 100 with N = 250, 1000, 4000 training and 4000 test points. Pass: the gap to
+   NNGP at depth 100 with N = 250, 1000, 4000 training and 2000 test points. Pass: the gap to
    the Bayes accuracy at N = 4000 is below the gap at N = 250 and below 1-NN's gap at N = 4000.
 D. (full mode) Error vs depth on sklearn's digits (inputs projected onto the sphere, 300 training,
    500 test points, one-hot labels) for the three classes of dual: ReLU NTK, ``xi^2`` NNGP and a
@@ -190,7 +190,7 @@ def regimes(exp: experiment.Experiment) -> None:
 
 
 def majority(exp: experiment.Experiment) -> None:
-    deep_depth, n_test = (10_000, 200) if exp.quick else (50_000, 500)
+    deep_depth, n_test = (10_000, 200) if exp.quick else (50_000, 300)
     shallow, deep = [], []
     for seed in exp.seeds:
         xtr, ytr, xte, _, _ = _split(seed + 100, 30, n_test, D2)
@@ -217,7 +217,7 @@ def majority(exp: experiment.Experiment) -> None:
 
 
 def consistency(exp: experiment.Experiment) -> dict:
-    sizes, n_test = (250, 1000, 4000), 4000
+    sizes, n_test = (250, 1000, 4000), 2000
     gaps = {n: [] for n in sizes}
     nn_gaps = {n: [] for n in sizes}
     hilbert_gaps = {n: [] for n in sizes}
@@ -370,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds=seeds,
         quick_differences=(
             "1 seed; ReLU NTK majority check at depth 10000 on 200 test points (full: 50000, "
-            "500); no D = 3 consistency, no digits error-vs-depth, no figure"
+            "300); no D = 3 consistency, no digits error-vs-depth, no figure"
         ),
     )
     with jax.enable_x64(True):
