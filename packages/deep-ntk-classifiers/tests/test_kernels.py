@@ -135,6 +135,8 @@ def test_bad_inputs_name_the_argument():
         deep_kernel_classifier(xtr, jnp.where(ytr > 0, 1.0, 0.0), xte, depth=2, dual=dual)
     with pytest.raises(ValueError, match="one-hot"):
         deep_kernel_classifier(xtr, jnp.ones((10, 2)), xte, depth=2, dual=dual)
+    with pytest.raises(ValueError, match="`depth`=1100 is too deep"):
+        deep_kernel_classifier(xtr, ytr, xte, depth=1100, dual=polynomial_dual([0, 0, 1]))
     with pytest.raises(ValueError, match="`alpha`"):
         hilbert_classifier(xtr, ytr, xte, alpha=0.0)
     with pytest.raises(ValueError, match="`correlation` must lie in"):

@@ -194,7 +194,9 @@ def iterate_kernel(
         in the majority-vote regime (``dual'(1) <= 1``), where float64 holds every value, else log.
 
     Returns:
-      :class:`LogKernel` of the shape of ``correlation`` (float64).
+      :class:`LogKernel` of the shape of ``correlation`` (float64). A nonzero value whose
+      magnitude is below ``exp(-1.8e308)`` (``xi^(2^L)`` past ``L ~ 1000``) has
+      ``log_abs = -inf`` and a nonzero ``sign``.
 
     Raises:
       ValueError/TypeError: on a bad ``depth``, ``dual``, ``kind`` or a non-finite
@@ -357,7 +359,8 @@ def deep_kernel_classifier(
 
     Raises:
       ValueError: bad inputs (see :func:`deep_kernel`), labels not in {-1, +1} / not one-hot,
-        duplicate training points (their indices are named), a non-finite solve.
+        duplicate training points (their indices are named), a non-finite solve, or a depth at
+        which kernel values leave even the float64 log domain.
     """
     depth = _check_common(depth, dual, kind)
     checks.one_of(solve, "solve", ("auto", "cholesky", "lu", "diagonal"))
@@ -375,6 +378,13 @@ def deep_kernel_classifier(
         # single compiled recursion.
         flat = np.concatenate([[1.0], (xtr @ xtr.T).ravel(), (xtr @ xte.T).ravel()])
         out = _iterate(jnp.asarray(flat), depth, dual, kind, "auto")
+        beyond = jnp.isneginf(out.log_abs) & (out.sign != 0)
+        if bool(jnp.any(beyond)):
+            raise ValueError(
+                f"`depth`={depth} is too deep for {dual.name!r}: some kernel values are below "
+                "exp(-1.8e308), beyond even the float64 log domain (the 1-NN regime reaches this "
+                "near depth 1000 for dual = xi^2), so their ordering is lost; use a smaller depth."
+            )
         diag = out.log_abs[0]
         gram = (out.sign[1 : 1 + n * n] * jnp.exp(out.log_abs[1 : 1 + n * n] - diag)).reshape(n, n)
         gram = gram.at[jnp.diag_indices(n)].set(1.0)
