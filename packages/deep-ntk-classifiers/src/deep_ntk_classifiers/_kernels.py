@@ -260,6 +260,16 @@ def _labels(y, n: int) -> np.ndarray:
     return y
 
 
+def _train_test(x_train, y_train, x_test, normalize: bool):
+    xtr = _sphere_points(x_train, "x_train", normalize)
+    xte = _sphere_points(x_test, "x_test", normalize)
+    if xtr.shape[1] != xte.shape[1]:
+        raise ValueError(
+            f"`x_train` and `x_test` must have the same columns, got {xtr.shape} and {xte.shape}."
+        )
+    return xtr, _labels(y_train, xtr.shape[0]), xte
+
+
 def _check_duplicates(x: np.ndarray) -> None:
     gram = x @ x.T
     np.fill_diagonal(gram, -np.inf)
@@ -364,13 +374,7 @@ def deep_kernel_classifier(
     """
     depth = _check_common(depth, dual, kind)
     checks.one_of(solve, "solve", ("auto", "cholesky", "lu", "diagonal"))
-    xtr = _sphere_points(x_train, "x_train", normalize)
-    xte = _sphere_points(x_test, "x_test", normalize)
-    if xtr.shape[1] != xte.shape[1]:
-        raise ValueError(
-            f"`x_train` and `x_test` must have the same columns, got {xtr.shape} and {xte.shape}."
-        )
-    y = _labels(y_train, xtr.shape[0])
+    xtr, y, xte = _train_test(x_train, y_train, x_test, normalize)
     _check_duplicates(xtr)
     n, m = xtr.shape[0], xte.shape[0]
     with jax.enable_x64(True):
@@ -420,13 +424,7 @@ def hilbert_classifier(
       ValueError: ``alpha <= 0``, bad inputs or labels (as :func:`deep_kernel_classifier`).
     """
     alpha = float(checks.positive(alpha, "alpha"))
-    xtr = _sphere_points(x_train, "x_train", normalize)
-    xte = _sphere_points(x_test, "x_test", normalize)
-    if xtr.shape[1] != xte.shape[1]:
-        raise ValueError(
-            f"`x_train` and `x_test` must have the same columns, got {xtr.shape} and {xte.shape}."
-        )
-    y = _labels(y_train, xtr.shape[0])
+    xtr, y, xte = _train_test(x_train, y_train, x_test, normalize)
     with jax.enable_x64(True):
         squared = jnp.maximum(2.0 - 2.0 * jnp.asarray(xtr @ xte.T), 0.0)
         log_w = -0.5 * alpha * jnp.log(squared)
@@ -439,9 +437,7 @@ def hilbert_classifier(
 
 def nearest_neighbor_classifier(x_train, y_train, x_test, *, normalize: bool = False) -> jax.Array:
     """1-nearest neighbour on the sphere (largest ``x . x_i``; ties go to the lowest index)."""
-    xtr = _sphere_points(x_train, "x_train", normalize)
-    xte = _sphere_points(x_test, "x_test", normalize)
-    y = _labels(y_train, xtr.shape[0])
+    xtr, y, xte = _train_test(x_train, y_train, x_test, normalize)
     nearest = np.argmax(xte @ xtr.T, axis=1)
     return jnp.asarray(y[nearest])
 
