@@ -71,8 +71,8 @@ PAPER = (
 class Config:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     # A
-    a_n: int = 20
-    a_iters: int = 10000
+    a_n: int = 16
+    a_iters: int = 8000
     a_ref_factor: int = 4
     a_runs: int = 20
     a_adam_steps: int = 20000
