@@ -5,8 +5,8 @@ import pytest
 
 from convex_relu import (
     ConvexReLUProblem,
-    adversarial_train,
     admm_solve,
+    adversarial_train,
     arrangement_size_2d,
     convex_predict,
     enumerate_patterns_2d,
