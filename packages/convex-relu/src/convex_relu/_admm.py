@@ -63,21 +63,32 @@ def _factor(problem: ConvexReLUProblem, rho) -> jax.Array:
     return jax.scipy.linalg.cho_factor(A.reshape(P2 * d, P2 * d), lower=True)[0]
 
 
-@partial(jax.jit, static_argnames=("loss", "max_iter", "primal", "cg_iter"))
-def _run(X, y, patterns, beta, rho, gamma, tol, *, loss, max_iter, primal, cg_iter):
-    problem = ConvexReLUProblem.__new__(ConvexReLUProblem)
+def _traced_problem(X, y, patterns, beta, loss) -> ConvexReLUProblem:
+    problem = ConvexReLUProblem.__new__(ConvexReLUProblem)  # arrays are traced: no checks
     for name, value in (("X", X), ("y", y), ("patterns", patterns), ("beta", beta)):
         object.__setattr__(problem, name, value)
     object.__setattr__(problem, "loss", loss)
+    return problem
+
+
+@jax.jit
+def _inverse(X, patterns, rho):
+    """The one-time set-up: ``A^{-1}`` from its Cholesky factor."""
+    problem = _traced_problem(X, X[:, 0], patterns, rho, "squared")
+    chol = _factor(problem, rho)
+    # The cached factor, applied as an explicit inverse: at these sizes one dense matvec is
+    # several times faster on a CPU than two triangular solves (same O((dP)^2) cost).
+    return jax.scipy.linalg.cho_solve((chol, True), jnp.eye(chol.shape[0], dtype=chol.dtype))
+
+
+@partial(jax.jit, static_argnames=("loss", "max_iter", "primal", "cg_iter"))
+def _run(X, y, patterns, beta, rho, gamma, tol, inverse, *, loss, max_iter, primal, cg_iter):
+    problem = _traced_problem(X, y, patterns, beta, loss)
     P2, (n, d) = 2 * problem.num_patterns, X.shape
     dtype = X.dtype
     Fty = problem.FT(y) / rho
 
     if primal == "cholesky":
-        chol = _factor(problem, rho)
-        # The cached factor, applied as an explicit inverse: at these sizes one dense matvec is
-        # several times faster on a CPU than two triangular solves (same O((dP)^2) cost).
-        inverse = jax.scipy.linalg.cho_solve((chol, True), jnp.eye(P2 * d, dtype=dtype))
 
         def u_step(rhs, u_prev):
             return (inverse @ rhs.reshape(-1)).reshape(P2, d)
@@ -173,6 +184,11 @@ def admm_solve(
             f"max_dense_dim = {max_dense_dim}); use primal='cg' or fewer patterns."
         )
     dtype = problem.X.dtype
+    rho = jnp.asarray(rho, dtype)
+    if primal == "cholesky":
+        inverse = _inverse(problem.X, problem.patterns, rho)
+    else:
+        inverse = jnp.zeros((0,), dtype)
     return _run(problem.X, problem.y, problem.patterns, jnp.asarray(problem.beta, dtype),
-                jnp.asarray(rho, dtype), jnp.asarray(gamma, dtype), jnp.asarray(tol, dtype),
+                rho, jnp.asarray(gamma, dtype), jnp.asarray(tol, dtype), inverse,
                 loss=problem.loss, max_iter=max_iter, primal=primal, cg_iter=cg_iter)  # fmt: skip
