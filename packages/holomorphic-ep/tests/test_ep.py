@@ -52,7 +52,7 @@ def test_symmetric_ep_equals_rbp_and_bptt(sym):
     g_ep, s = ep_gradient(NET, params, x, y, num_nudges=0, free_steps=150, nudge_steps=60)
     g_rbp, delta = rbp_gradient(NET, params, x, y)
     g_bptt = bptt_gradient(NET, params, x, y, num_steps=150)
-    for a, b in zip(jax.tree.leaves(g_ep), jax.tree.leaves(g_rbp)):
+    for a, b in zip(jax.tree.leaves(g_ep), jax.tree.leaves(g_rbp), strict=False):
         np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-3)
     assert cosine(g_rbp, g_bptt) > 0.9999
     np.testing.assert_allclose(np.asarray(error_alignment(s, delta)), 1.0, atol=1e-4)
@@ -73,7 +73,7 @@ def test_exact_error_matches_finite_difference(asym):
     b = 1e-2
     plus = relax(NET, params, u, x, y, b, 60)
     minus = relax(NET, params, u, x, y, -b, 60)
-    fd = tuple((NET.phi(p) - NET.phi(m)) / (2 * b) for p, m in zip(plus, minus))
+    fd = tuple((NET.phi(p) - NET.phi(m)) / (2 * b) for p, m in zip(plus, minus, strict=False))
     assert relative_error(fd, exact) < 1e-3
 
 
@@ -108,7 +108,7 @@ def test_conjugate_nudges_give_conjugate_states(asym):
     b = 0.3 + 0.4j
     up = relax(NET, c(params), c(u), x.astype(jnp.complex64), y, b, 40)
     um = relax(NET, c(params), c(u), x.astype(jnp.complex64), y, np.conj(b), 40)
-    for p, m in zip(up, um):
+    for p, m in zip(up, um, strict=False):
         np.testing.assert_allclose(p, np.conj(m), atol=1e-6)
         assert np.max(np.abs(p.imag)) > 1e-3
 

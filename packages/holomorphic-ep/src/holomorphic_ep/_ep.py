@@ -80,7 +80,7 @@ class VectorFieldMLP:
         checks.in_range(angle, "angle", 0.0, 180.0)
         keys = jax.random.split(key, 2 * len(self.sizes) + 1)
         forward = []
-        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=False)):
             w = jax.random.normal(keys[i], (n_in, n_out)) / math.sqrt(n_in)
             forward.append({"w": w, "b": jnp.zeros(n_out)})
         feedback = [{"w": f["w"].T} for f in forward[1:]]
@@ -176,7 +176,7 @@ def residual(net: VectorFieldMLP, params, u, x, y=None, beta=0.0) -> jax.Array:
     """Max-norm of the vector field ``F(u) = G(u) - u`` (0 at a fixed point)."""
     yy = jnp.zeros(x.shape[0], jnp.int32) if y is None else y
     g = net.step(params, u, x, yy, beta)
-    return jnp.max(jnp.stack([jnp.max(jnp.abs(gi - ui)) for gi, ui in zip(g, u)]))
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(gi - ui)) for gi, ui in zip(g, u, strict=False)]))
 
 
 def free_phase(net: VectorFieldMLP, params, x, *, num_steps: int = 200, tol: float | None = 1e-4):
@@ -286,7 +286,7 @@ def surrogate_loss(net: VectorFieldMLP, params, u_star, s, x, y) -> jax.Array:
     u_star, s = jax.lax.stop_gradient((u_star, s))
     a = tuple(net.phi(u) for u in u_star)
     drive = net.drive(params, a, x)
-    inner = sum(jnp.sum(si * di) for si, di in zip(s, drive)) / x.shape[0]
+    inner = sum(jnp.sum(si * di) for si, di in zip(s, drive, strict=False)) / x.shape[0]
     return inner + _readout_loss(net, params, a[-1], y)
 
 
@@ -344,7 +344,7 @@ def _rbp_gradient(net, params, x, y, max_iter, tol):
 
     def loss(p, pert):
         def g(u, p, pert):
-            return tuple(gi + ei for gi, ei in zip(net.step(p, u, x, y0, 0.0), pert))
+            return tuple(gi + ei for gi, ei in zip(net.step(p, u, x, y0, 0.0), pert, strict=False))
 
         u = implicit.fixed_point(g, zeros, p, pert, atol=tol, rtol=tol, max_iter=max_iter).value
         return _readout_loss(net, p, net.phi(u[-1]), y)
@@ -387,12 +387,12 @@ def homeostatic_loss(net: VectorFieldMLP, params, u_star, x, key, num_probes: in
         _, jeps = jax.jvp(f, (a,), (eps,))
         _, j2eps = jax.jvp(f, (a,), (jeps,))
         sq = sum(jnp.sum(v**2, -1) for v in jeps)
-        cross = sum(jnp.sum(e * v, -1) for e, v in zip(eps, j2eps))
+        cross = sum(jnp.sum(e * v, -1) for e, v in zip(eps, j2eps, strict=False))
         return jnp.mean(sq - cross) / net.num_state
 
     keys = jax.random.split(key, num_probes)
     probes = jax.vmap(lambda k: tuple(jax.random.normal(kk, v.shape) for kk, v in
-                                      zip(jax.random.split(k, len(a)), a)))(keys)  # fmt: skip
+                                      zip(jax.random.split(k, len(a)), a, strict=False)))(keys)  # fmt: skip
     return jnp.mean(jax.vmap(one)(probes))
 
 
@@ -431,7 +431,7 @@ def rotate_feedback(params: dict, angle: float, key: jax.Array) -> dict:
     rad = math.radians(angle)
     keys = jax.random.split(key, max(len(params["feedback"]), 1))
     feedback = []
-    for k, fwd in zip(keys, params["forward"][1:]):
+    for k, fwd in zip(keys, params["forward"][1:], strict=False):
         wt = fwd["w"].T
         rand = jax.random.normal(k, wt.shape) / math.sqrt(wt.shape[1])
         feedback.append({"w": math.sin(rad) * rand + math.cos(rad) * wt})
@@ -456,7 +456,7 @@ def cosine(a: PyTree, b: PyTree) -> jax.Array:
 def relative_error(est: PyTree, ref: PyTree) -> jax.Array:
     """``||est - ref|| / ||ref||`` over all leaves."""
     d = jnp.concatenate(
-        [(e - r).ravel() for e, r in zip(jax.tree.leaves(est), jax.tree.leaves(ref))]
+        [(e - r).ravel() for e, r in zip(jax.tree.leaves(est), jax.tree.leaves(ref), strict=False)]
     )
     r = jnp.concatenate([v.ravel() for v in jax.tree.leaves(ref)])
     return jnp.linalg.norm(d) / jnp.linalg.norm(r)
@@ -471,4 +471,4 @@ def error_alignment(s: tuple, delta: tuple) -> jax.Array:
         den = jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1)
         return jnp.mean(num / jnp.maximum(den, 1e-30))
 
-    return jnp.stack([one(a, b) for a, b in zip(s, delta)])
+    return jnp.stack([one(a, b) for a, b in zip(s, delta, strict=False)])
