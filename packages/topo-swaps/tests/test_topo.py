@@ -1,9 +1,11 @@
 import jax
+import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 import pytest
 
 import topo_swaps as ts
+from topo_swaps import _inner
 
 
 def _data(d=6, n=300, seed=0):
@@ -147,3 +149,30 @@ def test_every_pair_as_candidate_ends_swap_optimal():
     res = ts.topo_fit(X, np.arange(6)[::-1].copy(), size_small=cap, size_large=cap)
     assert res.converged
     assert _best_swap_decrease(X, res) <= 1e-9
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_span_swap_scores_equal_full_refit_scores(seed):
+    rng = np.random.default_rng(seed)
+    d = [7, 13, 24][seed]
+    _, X = _data(d=d, n=200, seed=seed)
+    with jax.enable_x64(True):
+        C = _inner.gram(X - X.mean(0))
+        pos = jnp.asarray(rng.permutation(d))
+        pairs = np.array([(i, j) for i in range(d) for j in range(i)])
+        full = np.asarray(_inner.swap_scores_full(C, pos, jnp.asarray(pairs)))
+        span = _inner.swap_scores(C, pos, pairs)
+    assert np.max(np.abs(span - full)) <= 1e-10 * np.max(np.abs(full))
+
+
+def test_topo_unchanged_by_span_refit(monkeypatch):
+    _, X = _data(d=15, n=500, seed=4)
+    new = ts.topo_fit(X, key=jax.random.key(7))
+    full = _inner.swap_scores_full
+    monkeypatch.setattr(
+        _inner, "swap_scores", lambda s, p, q, loss: np.asarray(full(s, p, jnp.asarray(q), loss))
+    )
+    old = ts.topo_fit(X, key=jax.random.key(7))
+    assert new.n_iter == old.n_iter > 0
+    assert np.array_equal(new.order, old.order)
+    assert abs(new.score - old.score) <= 1e-12
