@@ -24,6 +24,7 @@ import scipy.optimize as sopt
 
 from jaxpapers_shared import checks
 
+from ._blas import single_thread
 from ._validate import check_data
 
 
@@ -102,6 +103,11 @@ def notears_linear(
     checks.positive(lambda1, "lambda1", allow_zero=True)
     checks.positive(w_threshold, "w_threshold", allow_zero=True)
     checks.integer(max_iter, "max_iter", minimum=1)
+    with single_thread():
+        return _solve(Xc, lambda1, max_iter, h_tol, rho_max, w_threshold)
+
+
+def _solve(Xc, lambda1, max_iter, h_tol, rho_max, w_threshold):
     n, d = Xc.shape
     start = time.perf_counter()
     C = Xc.T @ Xc / n

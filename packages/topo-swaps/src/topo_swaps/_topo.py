@@ -13,6 +13,7 @@ import numpy as np
 from jaxpapers_shared import checks
 
 from . import _inner
+from ._blas import single_thread
 from ._order import break_cycles, candidate_pairs, order_from_dag, order_to_mask
 from ._validate import check_data, check_order, check_square
 
@@ -175,7 +176,7 @@ def topo_fit(
     """
     score = _check_loss(score)
     checks.one_of(h, "h", ("logdet", "exp", "poly"))
-    with jax.enable_x64(True):
+    with jax.enable_x64(True), single_thread():
         return _topo_fit(
             X, init_order, score, h, size_small, size_large, no_large_search, max_iter, key
         )
