@@ -23,11 +23,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 75.0
-# Test programs are tiny and compiled once, so compile time dominates a test run. Legacy (not
-# MLIR fusion) emitters and one codegen thread cut XLA's CPU compile time about 3x (shared's
-# tests: 93 -> 44 CPU-seconds; gradient-coherence's: 65 -> 48) without changing what runs.
-COMPILE_FLAGS = "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1"
-FAST_COMPILE = "--xla_backend_optimization_level=0"
+# Test programs are tiny and compiled once, so compile time dominates a test run. One codegen
+# thread always (two test processes already share two cores). Two cheaper settings are on unless
+# a package's `[tool.jaxpapers]` table turns them off: backend optimisation level 0
+# (`fast-compile = false` turns it off) and XLA's legacy instead of its MLIR fusion emitters
+# (`legacy-emitters = false`). Together they cut shared's test CPU time 93 -> 44 s; a package
+# whose tests run long compiled loops runs them slower in such code (lpinn's quick reproduction:
+# 27 s with XLA's defaults, 58 s with both) and turns them off.
+COMPILE_FLAGS = "--xla_cpu_parallel_codegen_split_count=1"
+CHEAP_COMPILE = {
+    "fast-compile": "--xla_backend_optimization_level=0",
+    "legacy-emitters": "--xla_cpu_use_fusion_emitters=false",
+}
 COUNT = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
 
 
@@ -43,9 +50,12 @@ def targets(names: list[str]) -> list[Path]:
     return [available[n] for n in names]
 
 
-def fast_compile(path: Path) -> bool:
+def xla_flags(path: Path) -> str:
+    """The XLA flags for a package's test process (its ``[tool.jaxpapers]`` opt-outs applied)."""
     config = tomllib.loads((path / "pyproject.toml").read_text())
-    return bool(config.get("tool", {}).get("jaxpapers", {}).get("fast-compile", True))
+    options = config.get("tool", {}).get("jaxpapers", {})
+    cheap = [flag for key, flag in CHEAP_COMPILE.items() if options.get(key, True)]
+    return " ".join([COMPILE_FLAGS, *cheap])
 
 
 def run_one(path: Path) -> tuple[str, int, float, dict[str, int], str]:
@@ -54,12 +64,8 @@ def run_one(path: Path) -> tuple[str, int, float, dict[str, int], str]:
     # Two test processes share two cores: a multi-threaded OpenBLAS in each makes them fight
     # (small eigenproblems measured 15-30x slower under load). One BLAS thread per process.
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # Test sizes are tiny, so XLA's backend optimisation passes cost more CPU than the compiled
-    # programs ever run (measured: -28% CPU on cgs's quick reproduction, -8% on shared's tests).
-    # Results agree up to float rounding; reproduce/bench runs keep the default level. A package
-    # whose tests run long compiled loops opts out with `[tool.jaxpapers] fast-compile = false`.
-    flags = f"{COMPILE_FLAGS} {FAST_COMPILE}" if fast_compile(path) else COMPILE_FLAGS
-    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
+    # Results agree up to float rounding; reproduce/bench runs keep XLA's defaults.
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla_flags(path)}".strip()
     proc = subprocess.run(
         [
             sys.executable,
