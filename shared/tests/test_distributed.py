@@ -1,9 +1,10 @@
 """Two JAX processes on 127.0.0.1 train exactly like one; a dead process never hangs the other.
 
-One launch covers both: two processes train four data-parallel steps (process 0 prints the
-result, compared with the same training run in this process on one device), then process 1 dies
-mid-training and the launcher must stop the survivor, which would otherwise wait forever in a
-collective.
+One launch covers both: two processes with four simulated CPU devices each (a mesh of 8 devices
+over 2 hosts) train four data-parallel steps, with a batch-mean loss and with a per-example loss
+(process 0 prints the results, compared with the same training run in this process on one
+device), then process 1 dies mid-training and the launcher must stop the survivor, which would
+otherwise wait forever in a collective.
 """
 
 import json
@@ -29,17 +30,20 @@ TRAIN_STEPS = textwrap.dedent(
     k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
     f32 = jnp.float32
     params = {"w": jax.random.normal(k1, (5, 3), f32), "b": jnp.zeros(3, f32)}
-    batch = {"x": jax.random.normal(k2, (8, 5), f32), "y": jax.random.normal(k3, (8, 3), f32)}
+    batch = {"x": jax.random.normal(k2, (16, 5), f32), "y": jax.random.normal(k3, (16, 3), f32)}
 
-    def loss_fn(p, b):
+    def loss_fn(p, b):  # the batch mean, or (per_example=True) one example's loss
         return jnp.mean((jnp.tanh(b["x"] @ p["w"] + p["b"]) - b["y"]) ** 2)
 
     optimizer = optax.adam(1e-2)
     mesh = devices.make_mesh()
-    step = devices.data_parallel_step(loss_fn, optimizer, mesh)
-    p, s = devices.replicate((params, optimizer.init(params)), mesh)
-    for i in range(4):
-        p, s, loss = step(p, s, devices.shard_batch(batch, mesh))
+    trained = {}
+    for per_example in (False, True):
+        step = devices.data_parallel_step(loss_fn, optimizer, mesh, per_example=per_example)
+        p, s = devices.replicate((params, optimizer.init(params)), mesh)
+        for i in range(4):
+            p, s, loss = step(p, s, devices.shard_batch(batch, mesh))
+        trained[per_example] = p
     """
 )
 
@@ -50,7 +54,10 @@ SCRIPT = (
         """
         import numpy as np
         if devices.is_main_process():
-            out = {k: np.asarray(v).tolist() for k, v in p.items()}
+            assert len(devices.shard_batch(batch, mesh)["x"].sharding.device_set) == 8
+            assert all(v.sharding.is_fully_replicated for v in p.values())
+            out = {str(k): {n: np.asarray(v).tolist() for n, v in q.items()}
+                   for k, q in trained.items()}
             print("RESULT " + json.dumps({"params": out, "processes": jax.process_count(),
                                           "devices": jax.device_count(), "multi": multi}))
         sys.stdout.flush()
@@ -71,17 +78,23 @@ def test_two_processes_match_one_and_a_dead_process_stops_both():
         capture_output=True,
         text=True,
         timeout=300,
-        env=dict(os.environ, DIE_AT_STEP="6"),
+        env=dict(
+            os.environ,
+            DIE_AT_STEP="6",
+            XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4",
+        ),
     )
     elapsed = time.monotonic() - start
     lines = [line for line in proc.stdout.splitlines() if "RESULT " in line]
     assert len(lines) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     multi = json.loads(lines[0].split("RESULT ", 1)[1])
-    assert multi["processes"] == 2 and multi["devices"] == 2 and multi["multi"]
+    assert multi["processes"] == 2 and multi["devices"] == 8 and multi["multi"]
     single = {}
-    exec(TRAIN_STEPS, single)  # the same four steps on this process's one device
-    for name in ("w", "b"):
-        np.testing.assert_allclose(multi["params"][name], single["p"][name], rtol=1e-5, atol=1e-6)
+    exec(TRAIN_STEPS, single)  # the same training runs on this process's one device
+    for mode, want in single["trained"].items():
+        for name in ("w", "b"):
+            got = multi["params"][str(mode)][name]
+            np.testing.assert_allclose(got, want[name], rtol=1e-5, atol=1e-6, err_msg=str(mode))
     assert proc.returncode == 3, proc.stderr[-3000:]
     assert "launch: process 1 exited with code 3; stopping the others." in proc.stderr
     assert elapsed < 120

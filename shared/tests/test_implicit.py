@@ -13,9 +13,13 @@ RTOL = 1e-4
 N = 6
 
 
+def flat(tree):  # in NumPy: eager jnp ops would each compile a program
+    return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(tree)])
+
+
 def rel_err(a, b):
-    a, b = jax.flatten_util.ravel_pytree(a)[0], jax.flatten_util.ravel_pytree(b)[0]
-    return float(jnp.linalg.norm(a - b) / jnp.maximum(jnp.linalg.norm(b), 1e-30))
+    a, b = flat(a), flat(b)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 def grad_and_directional_derivatives(fn, params, directions=4, eps=1e-6, seed=0):
@@ -39,9 +43,9 @@ def grad_and_directional_derivatives(fn, params, directions=4, eps=1e-6, seed=0)
 
 
 def assert_matches_finite_differences(grad, differences):
-    v, fd = differences
-    along = v @ jax.flatten_util.ravel_pytree(grad)[0]
-    np.testing.assert_allclose(along, fd, rtol=RTOL, atol=RTOL * float(jnp.max(jnp.abs(fd))))
+    v, fd = np.asarray(differences[0]), np.asarray(differences[1])
+    along = v @ flat(grad)
+    np.testing.assert_allclose(along, fd, rtol=RTOL, atol=RTOL * float(np.max(np.abs(fd))))
 
 
 def unrolled_fixed_point(f, x0, *params, iterations=400):
@@ -81,7 +85,7 @@ def test_linear_fixed_point_gradient_matches_closed_form(contraction):
     def all_combos(a, b):
         return [jax.value_and_grad(implicit_loss, argnums=(0, 1))(a, b, *combo) for combo in combos]
 
-    value, want = jax.value_and_grad(closed_form_loss, argnums=(0, 1))(a, b)
+    value, want = jax.jit(jax.value_and_grad(closed_form_loss, argnums=(0, 1)))(a, b)
     for combo, (got_value, got) in zip(combos, all_combos(a, b), strict=True):
         np.testing.assert_allclose(got_value, value, rtol=1e-10, err_msg=str(combo))
         assert rel_err(got, want) < RTOL, combo
@@ -232,7 +236,7 @@ def test_argmin_ridge_derivative_matches_closed_form():
     y = jax.random.normal(jax.random.PRNGKey(4), (30,))
     ridge = lambda w, lam: 0.5 * jnp.sum((x @ w - y) ** 2) + 0.5 * lam * jnp.sum(w**2)
     closed_form = lambda lam: jnp.linalg.solve(x.T @ x + lam * jnp.eye(N), x.T @ y)
-    step = 1.0 / float(jnp.linalg.eigvalsh(x.T @ x).max() + 2.0)
+    step = 1.0 / float(np.linalg.eigvalsh(np.asarray(x).T @ np.asarray(x)).max() + 2.0)
     solve = lambda lam, solver: (
         implicit.argmin(
             ridge, jnp.zeros(N), lam, solver=solver, tol=1e-11, max_iter=20000, step_size=step
@@ -244,9 +248,12 @@ def test_argmin_ridge_derivative_matches_closed_form():
         return value, jax.vmap(vjp)(jnp.eye(N))[0]
 
     both = jax.jit(lambda lam: [value_and_jacobian(lam, s) for s in ("lbfgs", "gd")])
+    want_value, want_jac = jax.jit(lambda lam: (closed_form(lam), jax.jacobian(closed_form)(lam)))(
+        2.0
+    )
     for value, jac in both(2.0):
-        np.testing.assert_allclose(value, closed_form(2.0), rtol=1e-8)
-        assert rel_err(jac, jax.jacobian(closed_form)(2.0)) < RTOL
+        np.testing.assert_allclose(value, want_value, rtol=1e-8)
+        assert rel_err(jac, want_jac) < RTOL
 
 
 def test_root_derivative_matches_closed_form():
@@ -283,10 +290,10 @@ def test_equality_qp_matches_constrained_least_squares_and_its_gradient():
     loss = lambda p: weights @ via_kkt(p["m"], p["y"], p["a"], p["b"])
     got, differences = grad_and_directional_derivatives(loss, params)
     x = jax.jit(via_kkt)(m, y, a, b)
-    np.testing.assert_allclose(x, constrained_lstsq_closed_form(m, y, a, b), rtol=1e-9)
-    np.testing.assert_allclose(a @ x, b, atol=1e-10)
+    np.testing.assert_allclose(x, jax.jit(constrained_lstsq_closed_form)(m, y, a, b), rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(a) @ np.asarray(x), b, atol=1e-10)
     closed_form = lambda p: weights @ constrained_lstsq_closed_form(p["m"], p["y"], p["a"], p["b"])
-    assert rel_err(got, jax.grad(closed_form)(params)) < RTOL
+    assert rel_err(got, jax.jit(jax.grad(closed_form))(params)) < RTOL
     # And along random directions in all four inputs, by central finite differences.
     assert_matches_finite_differences(got, differences)
 
@@ -499,6 +506,12 @@ def test_vmap_over_closed_over_integer_indices():
         return value, vjp(2 * value)[0]
 
     value, grad = value_and_grad(b)
-    np.testing.assert_allclose(value, jax.vmap(exact)(index, b), rtol=1e-10)
-    want = jax.grad(lambda b: jnp.sum(jax.vmap(exact)(index, b) ** 2))(b)
+    exact_value_and_grad = jax.jit(
+        lambda b: (
+            jax.vmap(exact)(index, b),
+            jax.grad(lambda b: jnp.sum(jax.vmap(exact)(index, b) ** 2))(b),
+        )
+    )
+    want_value, want = exact_value_and_grad(b)
+    np.testing.assert_allclose(value, want_value, rtol=1e-10)
     assert rel_err(grad, want) < RTOL
