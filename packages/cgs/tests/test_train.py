@@ -37,17 +37,26 @@ def _tiny_model():
     )  # fmt: skip
 
 
-def test_packed_batch_gives_the_padded_batch_predictions_and_loss():
+def test_packed_batch_has_the_padded_batch_fixed_points_and_targets():
     task = cgs.graph_value_iteration(0, 6)
     packed, (targets,) = cgs.pack_graphs(task.graph, 2, task.targets, edge_multiple=64)
     assert packed.nodes.shape[0] == 2 and packed.edges.shape[1] % 64 == 0
     assert packed.edge_mask.sum() == task.graph.edge_mask.sum()
     assert packed.edges.shape[1] < 3 * task.graph.edges.shape[1]  # less padding
-    model = _tiny_model()
-    padded_pred = np.asarray(model(task.graph))[np.asarray(task.graph.node_mask)]
-    packed_pred = np.asarray(model(jax.tree.map(jnp.asarray, packed)))[packed.node_mask]
-    # Graphs keep their order inside a pack, so the nodes match once sorted by value.
-    np.testing.assert_allclose(np.sort(packed_pred, 0), np.sort(padded_pred, 0), atol=1e-5)
+    # A pack is a disjoint union: degrees, the contracting map and its fixed point per node are
+    # those of the padded graphs (edge weights from the rewards, biases from the targets).
+    layer = cgs.CGSLayer(2, 0.5, solver="iterate", tol=1e-6)
+
+    def fixed_points(graph, y):
+        w = jnp.concatenate([jax.nn.sigmoid(graph.edges), jnp.ones_like(graph.edges)], -1)
+        h = layer(w, jnp.concatenate([y, y**2], -1), jax.tree.map(jnp.asarray, graph))
+        return np.asarray(h)[np.asarray(graph.node_mask)]
+
+    padded_h = fixed_points(task.graph, task.targets)
+    packed_h = fixed_points(packed, targets)
+    # Graphs keep their order inside a pack, so the nodes match once sorted.
+    order = np.lexsort(padded_h.T)
+    np.testing.assert_allclose(packed_h[np.lexsort(packed_h.T)], padded_h[order], rtol=1e-5)
     y_padded = np.asarray(task.targets)[np.asarray(task.graph.node_mask)]
     np.testing.assert_array_equal(np.sort(targets[packed.node_mask], 0), np.sort(y_padded, 0))
 
