@@ -418,10 +418,24 @@ def _dp_step(graphdef, learning_rate: float, period: int | None, mesh):
     so seeds sharing an architecture compile once). ``period=None``: constant learning rate."""
     schedule = learning_rate if period is None else _lr_schedule(learning_rate, period)
     tx = optax.adam(schedule)
+    # One device: the model runs on the flattened union of the whole batch. Several: on each
+    # graph (or pack) under vmap, so the partitioner keeps every one on its own device and the
+    # only collective is the gradient's all-reduce (the union's global gathers and scatters
+    # would need collectives inside the model, which deadlock XLA:CPU's simulated devices).
+    per_graph = mesh.devices.size > 1
+
+    def predict_batch(params, graph):
+        if not per_graph:
+            return nnx.merge(graphdef, params)(graph)
+
+        def one(g):
+            return nnx.merge(graphdef, params)(jax.tree.map(lambda x: x[None], g))[0]
+
+        return jax.vmap(one)(graph)
 
     def loss_fn(params, batch):
         graph, target = batch
-        return _masked_mse(nnx.merge(graphdef, params)(graph), target, graph.node_mask)
+        return _masked_mse(predict_batch(params, graph), target, graph.node_mask)
 
     return tx, devices.data_parallel_step(loss_fn, tx, mesh)
 
