@@ -623,6 +623,11 @@ def run_task(exp, cfg: Config, kind: str, steps: int):
             mlp_hidden=cfg.mlp_hidden,
             num_layers=cfg.num_layers,
             gamma=gamma,
+            # The official forward (plain iteration, IFT backward): a dense LU solve inside a
+            # program split over several XLA:CPU devices stalls their all-reduce.
+            solver="iterate",
+            tol=1e-4,
+            max_iter=400,
         )
         models = {
             "CGS": build_cgs(node_in, 1, 1, rngs=nnx.Rngs(seed), **common),
