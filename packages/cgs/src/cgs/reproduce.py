@@ -11,13 +11,17 @@ backward's compiled memory stays flat as ``max_iter`` grows while unrolled memor
 Claim B (Sec. 6.1-6.2; the task). (a) A PageRank-style linear stationary problem
 (Watts-Strogatz, alpha 0.9; CPU-scale model: 16 heads, hidden 32, encoder MLP [64], 200 updates
 at batch 8) stands in for the porous-network task. (b) Graph value iteration (GVI) with the
-official recipe (``CGS/configs/gvi/cgs.yaml``): n_S in [20, 50), n_A in [5, 10); 64 heads, 3 GN
-layers, hidden 64, encoder MLP [128], decoder [64, 32], sum aggregator, Adam 1e-3 with cosine
+official recipe (``CGS/configs/gvi/cgs.yaml``): n_S in [20, 50), n_A in [5, 10); 64 heads, 4 GN
+blocks (``num_hidden_gn: 3`` hidden ones + the output one), hidden 64, encoder MLP [128], decoder [64, 32], sum aggregator, Adam 1e-3 with cosine
 warm restarts (T_0 = 32), a fresh batch of 64 graphs every 32 updates, 5000 updates. CGS is
 compared with its gamma = 0 ablation (H* = b, "encoder only"), a parameter-matched 4-layer MPNN
 and trivial predictors (global mean; the true per-graph mean), on fresh graphs and on larger
 graphs (n_S in [50, 100); PageRank n in [120, 160)), over 3 seeds. Before GVI the run checks
 that the official-size CGS fits one fixed training batch (a control).
+
+Every training run goes through ``jaxpapers_shared.devices.data_parallel_step`` (:func:`fit`),
+so the script runs unchanged on one device, on several (simulated) devices or as several
+processes (``make reproduce PKG=cgs PROCS=2``); a GVI batch trains as 8 packs of 8 graphs.
 
 ``--updates N`` sets the number of GVI updates (default 5000, the paper's); ``--resume``
 continues GVI training from the checkpoints under ``--out``. results.json records the number
