@@ -7,7 +7,7 @@ properties; gradients come from the implicit function theorem, never from unroll
 
 from ._baselines import MPNN, count_parameters
 from ._data import NodeTask, graph_value_iteration, pagerank_problem, value_iteration
-from ._graphs import GraphBatch, check_graph_batch, pad_graphs
+from ._graphs import GraphBatch, check_graph_batch, pack_graphs, pad_graphs
 from ._layers import (
     MLP,
     CGSLayer,
@@ -39,6 +39,7 @@ __all__ = [
     "dense_matrix",
     "graph_value_iteration",
     "mape",
+    "pack_graphs",
     "pad_graphs",
     "pagerank_problem",
     "policy_accuracy",

@@ -153,3 +153,97 @@ def flatten_union(graph: GraphBatch) -> tuple[jax.Array, jax.Array]:
     """
     offsets = (jnp.arange(graph.num_graphs) * graph.max_nodes)[:, None]
     return (graph.senders + offsets).reshape(-1), (graph.receivers + offsets).reshape(-1)
+
+
+def _round_up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
+
+
+def pack_graphs(
+    graph: GraphBatch,
+    num_packs: int,
+    *node_values,
+    max_nodes: int | None = None,
+    edge_multiple: int = 256,
+) -> tuple[GraphBatch, tuple[np.ndarray, ...]]:
+    """Repacks a padded batch of ``G`` graphs into ``num_packs`` disjoint unions ("packs").
+
+    Padding every graph to the largest one wastes the edges small graphs do not have (about
+    45 % on GVI batches); a pack holds several whole graphs back to back and is padded once, so
+    the encoder's cost follows the real edge count. Graphs go to packs largest first, each to
+    the pack with the fewest edges so far (at most ``ceil(G / num_packs)`` graphs a pack), which
+    balances the packs. A pack is the disjoint union of its graphs, so every per-node quantity
+    (degrees, the contracting map, the fixed point, a node loss) is unchanged; only a solver's
+    stopping test then runs per pack instead of per graph.
+
+    Args:
+      graph: the padded batch (concrete arrays).
+      num_packs: number of packs (>= 1, at most ``G``); a multiple of the device count for
+        data parallelism.
+      *node_values: arrays with leading axes ``(G, n)`` (node targets, say), packed alike.
+      max_nodes: nodes per pack (default: the largest pack's real node count).
+      edge_multiple: the edges per pack are rounded up to a multiple of this, so that batches
+        drawn from one distribution share a few shapes (each new shape compiles once).
+
+    Returns:
+      ``(packed GraphBatch with leading axis num_packs, tuple of packed node_values)``.
+
+    Raises:
+      ValueError: ``num_packs`` outside ``[1, G]``, a node array with the wrong leading axes,
+        or a pack with more real nodes than ``max_nodes``.
+    """
+    g, n = graph.node_mask.shape
+    if int(num_packs) != num_packs or not 1 <= num_packs <= g:
+        raise ValueError(f"`num_packs` must be an integer in [1, {g}], got {num_packs}.")
+    checks.integer(edge_multiple, "edge_multiple", minimum=1)
+    host = GraphBatch(*(np.asarray(x) for x in graph))
+    values = [np.asarray(v) for v in node_values]
+    for i, v in enumerate(values):
+        if v.shape[:2] != (g, n):
+            raise ValueError(
+                f"`node_values[{i}]` must have leading axes {(g, n)}, got shape {v.shape}."
+            )
+    nodes_of = host.node_mask.sum(1)
+    edges_of = host.edge_mask.sum(1)
+    capacity = -(-g // num_packs)
+    members: list[list[int]] = [[] for _ in range(num_packs)]
+    load = np.zeros(num_packs, np.int64)
+    for i in sorted(range(g), key=lambda i: (-int(edges_of[i]), i)):
+        open_packs = [p for p in range(num_packs) if len(members[p]) < capacity]
+        p = min(open_packs, key=lambda p: (load[p], p))
+        members[p].append(i)
+        load[p] += edges_of[i]
+    pack_nodes = [int(nodes_of[m].sum()) for m in members]
+    size_n = max(pack_nodes) if max_nodes is None else int(max_nodes)
+    if max(pack_nodes) > size_n:
+        raise ValueError(
+            f"a pack holds {max(pack_nodes)} real nodes, more than max_nodes={size_n}."
+        )
+    size_e = _round_up(max(int(load.max()), 1), edge_multiple)
+    out_nodes = np.zeros((num_packs, size_n, host.nodes.shape[-1]), host.nodes.dtype)
+    out_edges = np.zeros((num_packs, size_e, host.edges.shape[-1]), host.edges.dtype)
+    senders = np.zeros((num_packs, size_e), host.senders.dtype)
+    receivers = np.zeros((num_packs, size_e), host.receivers.dtype)
+    node_mask = np.zeros((num_packs, size_n), bool)
+    edge_mask = np.zeros((num_packs, size_e), bool)
+    out_values = [np.zeros((num_packs, size_n, *v.shape[2:]), v.dtype) for v in values]
+    for p, graphs in enumerate(members):
+        at_n = at_e = 0
+        for i in sorted(graphs):
+            ni, ei = int(nodes_of[i]), int(edges_of[i])
+            if not (host.node_mask[i, :ni].all() and host.edge_mask[i, :ei].all()):
+                raise ValueError(
+                    f"graph {i}: real nodes and edges must come before the padding "
+                    "(the layout of pad_graphs)."
+                )
+            out_nodes[p, at_n : at_n + ni] = host.nodes[i, :ni]
+            out_edges[p, at_e : at_e + ei] = host.edges[i, :ei]
+            senders[p, at_e : at_e + ei] = host.senders[i, :ei] + at_n
+            receivers[p, at_e : at_e + ei] = host.receivers[i, :ei] + at_n
+            node_mask[p, at_n : at_n + ni] = True
+            edge_mask[p, at_e : at_e + ei] = True
+            for src, dst in zip(values, out_values, strict=True):
+                dst[p, at_n : at_n + ni] = src[i, :ni]
+            at_n, at_e = at_n + ni, at_e + ei
+    packed = GraphBatch(out_nodes, out_edges, senders, receivers, node_mask, edge_mask)
+    return packed, tuple(out_values)

@@ -4,18 +4,19 @@
    gradient and compiled temp memory, on a batch of 50-node graphs and on one large sparse graph.
 2. Forward solvers: dense direct solve vs plain iteration vs Anderson, for gamma in
    {0.5, 0.9, 0.99}: time and iterations.
-3. Graph value iteration training step at the paper's batch (64 graphs) and model size: CGS vs
-   its gamma = 0 ablation vs the parameter-matched MPNN, and CGS before/after this package's
-   speed-ups (dense LU solve, edge MLP on the concatenated [e, h_j, h_i], head-major scatter ->
-   fixed-point iteration, node-side projections, head-minor scatter); an "epoch" is the 32
-   updates between two regenerations of the training batch.
+3. Graph value iteration training step at the paper's batch (64 graphs) and model size (the
+   reproduction's three models): CGS vs its gamma = 0 ablation vs the parameter-matched MPNN,
+   and CGS and the MPNN before/after packing the batch (every graph padded to the largest one
+   -> 8 balanced disjoint unions, ``cgs.pack_graphs``); an "epoch" is the 32 updates between
+   two regenerations of the training batch. Also the forward's fixed-point iterations and the
+   wall time of the paper's GVI budget at the measured step times.
 
 Compile time is reported apart from the step times and never enters a ratio. The official PyTorch/DGL code is not compared: torch and dgl are not dependencies here.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import functools
 import time
 
@@ -26,10 +27,10 @@ from flax import nnx
 
 from jaxpapers_shared import experiment, timing
 
-from . import _layers, _solve
-from ._baselines import MPNN, count_parameters
+from . import reproduce
+from ._baselines import count_parameters
 from ._data import graph_value_iteration
-from ._layers import build_cgs
+from ._graphs import pack_graphs
 from ._solve import solve_transition, unrolled_fixed_point
 from ._transition import build_transition
 
@@ -124,27 +125,6 @@ def bench_forward(graphs: int = 8, n: int = 50, heads: int = 16):
     return rows
 
 
-@contextlib.contextmanager
-def _before_speedups():
-    """The implementation before the speed-ups: concatenated edge-MLP inputs and a head-major
-    dense scatter (traced while this is active; compiled programs keep it)."""
-
-    def concat_edge_mlp(mlp, edges, nodes, senders, receivers):
-        return mlp(jnp.concatenate([edges, nodes[senders], nodes[receivers]], axis=-1))
-
-    def head_major_dense(t):
-        m, n = t.edge_values.shape[1], t.num_nodes
-        zeros = jnp.zeros((m, n, n), t.edge_values.dtype)
-        return zeros.at[:, t.receivers, t.senders].add(t.edge_values.T)
-
-    saved = _layers._edge_mlp, _solve.dense_matrix
-    _layers._edge_mlp, _solve.dense_matrix = concat_edge_mlp, head_major_dense
-    try:
-        yield
-    finally:
-        _layers._edge_mlp, _solve.dense_matrix = saved
-
-
 def _train_step(model):
     graphdef, params = nnx.split(model, nnx.Param)
     tx = optax.adam(1e-3)
@@ -162,64 +142,90 @@ def _train_step(model):
     return step, params, tx.init(params)
 
 
-def bench_gvi_step(batch: int = 64):
-    """Training-step time on one GVI batch (official model size), all variants interleaved."""
+def bench_gvi_step(batch: int = 64, packs: int = 8):
+    """Training-step time on one GVI batch (official model size), all variants interleaved.
+
+    "Before": the batch padded graph by graph (every graph to 49 states and 441 edges), the
+    solve stopped per graph at 1e-4. "After": the same graphs repacked into ``packs`` balanced
+    disjoint unions (``cgs.pack_graphs``, as the reproduction trains), stopped per pack at the
+    reproduction's tolerance. Also the process CPU seconds per step (both cores counted)."""
+    cfg = reproduce.Config()
     task = graph_value_iteration(0, batch)
-    size = dict(num_heads=64, hidden=64, mlp_hidden=(128,), decoder_hidden=(64, 32))
-    iterate = dict(solver="iterate", tol=1e-4, max_iter=50)
-    cgs_model = build_cgs(1, 1, 1, rngs=nnx.Rngs(0), **size, **iterate)
+    per_pack = -(-batch // packs)
+    packed, (packed_targets,) = pack_graphs(
+        task.graph, packs, task.targets, max_nodes=per_pack * task.graph.max_nodes
+    )
+    packed_args = (jax.tree.map(jnp.asarray, packed), jnp.asarray(packed_targets))
+    padded_args = (task.graph, task.targets)
+    models = reproduce._gvi_models(cfg, 0)
+    before = dataclasses.replace(cfg, gvi_tol=1e-4)
+    mpnn_name = f"MPNN ({cfg.mpnn_layers} GN blocks, parameter-matched)"
     variants = {
-        "CGS before (dense LU, concat edge MLP)": (
-            build_cgs(1, 1, 1, rngs=nnx.Rngs(0), **size),
-            True,
-        ),
-        "CGS dense LU, after other speed-ups": (
-            build_cgs(1, 1, 1, rngs=nnx.Rngs(0), **size),
-            False,
-        ),
-        "CGS after (iteration + IFT, node projections)": (cgs_model, False),
-        "ablation gamma = 0": (
-            build_cgs(1, 1, 1, ablate=True, rngs=nnx.Rngs(0), **size, **iterate),
-            False,
-        ),
-        "MPNN, 4 layers hidden 48": (
-            MPNN(1, 1, 1, num_layers=4, hidden=48, mlp_hidden=(128,), rngs=nnx.Rngs(0)),
-            False,
-        ),
+        "CGS, padded graphs (before)": (reproduce._gvi_models(before, 0)["CGS"], padded_args),
+        f"CGS, {packs} packs (after)": (models["CGS"], packed_args),
+        f"ablation gamma = 0, {packs} packs": (models["ablation (gamma=0)"], packed_args),
+        f"{mpnn_name}, padded graphs (before)": (models["MPNN"], padded_args),
+        f"{mpnn_name}, {packs} packs (after)": (models["MPNN"], packed_args),
     }
-    fns, compile_s, params = {}, {}, {}
-    args = (task.graph, task.targets)
-    for name, (model, before) in variants.items():
+    fns, compile_s, params, cpu = {}, {}, {}, {}
+    for name, (model, args) in variants.items():
         step, p, o = _train_step(model)
-        with _before_speedups() if before else contextlib.nullcontext():
-            start = time.perf_counter()
-            compiled = step.lower(p, o, *args).compile()
-            compile_s[name] = time.perf_counter() - start
-        fns[name] = functools.partial(compiled, p, o)
+        start = time.perf_counter()
+        compiled = step.lower(p, o, *args).compile()
+        compile_s[name] = time.perf_counter() - start
+        fns[name] = functools.partial(compiled, p, o, *args)
         params[name] = count_parameters(model)
+    for name, fn in fns.items():
+        jax.block_until_ready(fn())
+        start = time.process_time()
+        for _ in range(3):
+            jax.block_until_ready(fn())
+        cpu[name] = (time.process_time() - start) / 3
     start = time.perf_counter()
-    graph_value_iteration(1, batch)
+    fresh = graph_value_iteration(1, batch)
+    pack_graphs(fresh.graph, packs, fresh.targets, max_nodes=per_pack * fresh.graph.max_nodes)
     data_s = time.perf_counter() - start
-    times = timing.compare(fns, *args, rounds=3, repeat=3)
-    ref = times["CGS after (iteration + IFT, node projections)"]
+    times = timing.compare(fns, rounds=3, repeat=3)
+    ref = times[f"CGS, {packs} packs (after)"]
     rows = [
-        [name, params[name], 1e3 * t, 32 * t + data_s, t / ref, compile_s[name]]
+        [name, params[name], 1e3 * t, cpu[name], 32 * t + data_s, t / ref, compile_s[name]]
         for name, t in times.items()
     ]
-    return rows, data_s
+    iterations = {}
+    for label, model, (graph, _) in (
+        ("padded, per graph, tol 1e-4", variants["CGS, padded graphs (before)"][0], padded_args),
+        (f"{packs} packs, per pack, tol {cfg.gvi_tol:g}", models["CGS"], packed_args),
+    ):
+        iterations[label] = int(
+            jnp.max(jax.jit(lambda g, m=model: m.fixed_point(g))(graph).iterations)
+        )
+    return rows, data_s, times, cpu, iterations
+
+
+def paper_budget_hours(seconds: dict, packs: int = 8) -> float:
+    """Hours of the paper's GVI budget (5000 updates x 3 models x 3 seeds) at these seconds per
+    step (wall or CPU) of the packed CGS, ablation and MPNN, plus a validation forward every
+    8 updates (about a third of a step)."""
+    per_update = sum(
+        seconds[k]
+        for k in seconds
+        if k.endswith(f"{packs} packs (after)") or k.startswith("ablation")
+    )
+    return 5000 * 3 * per_update * (1 + 1 / 24) / 3600
 
 
 def main(argv=None) -> None:
     args = experiment.parse_bench_args(__doc__, argv)
     batch = 16 if args.quick else 64
     print(f"## GVI training step, official model size, batch {batch} graphs\n")
-    rows, data_s = bench_gvi_step(batch)
+    rows, data_s, times, cpu, iterations = bench_gvi_step(batch)
     print(
         timing.format_table(
             [
                 "model",
                 "params",
                 "step ms",
+                "CPU s / step",
                 "epoch s (32 steps + data)",
                 "step / CGS after",
                 "compile s",
@@ -227,7 +233,15 @@ def main(argv=None) -> None:
             rows,
         )
     )
-    print(f"\n(generating one batch of {batch} GVI graphs: {data_s:.2f} s)")
+    print(f"\n(one batch of {batch} GVI graphs, generated and packed: {data_s:.2f} s)")
+    for label, its in iterations.items():
+        print(f"forward fixed-point iterations, {label}: {its}")
+    if batch == 64:
+        print(
+            "paper budget (5000 updates x batch 64 x 3 models x 3 seeds): "
+            f"{paper_budget_hours(times):.1f} h wall at this load, "
+            f"{paper_budget_hours(cpu):.1f} CPU hours (about half that on 2 idle cores)"
+        )
     if args.quick:
         return
     print("\n## IFT vs unrolled backward (gamma 0.5, exactly K forward iterations)\n")

@@ -11,13 +11,17 @@ backward's compiled memory stays flat as ``max_iter`` grows while unrolled memor
 Claim B (Sec. 6.1-6.2; the task). (a) A PageRank-style linear stationary problem
 (Watts-Strogatz, alpha 0.9; CPU-scale model: 16 heads, hidden 32, encoder MLP [64], 200 updates
 at batch 8) stands in for the porous-network task. (b) Graph value iteration (GVI) with the
-official recipe (``CGS/configs/gvi/cgs.yaml``): n_S in [20, 50), n_A in [5, 10); 64 heads, 3 GN
-layers, hidden 64, encoder MLP [128], decoder [64, 32], sum aggregator, Adam 1e-3 with cosine
+official recipe (``CGS/configs/gvi/cgs.yaml``): n_S in [20, 50), n_A in [5, 10); 64 heads, 4 GN
+blocks (``num_hidden_gn: 3`` hidden ones + the output one), hidden 64, encoder MLP [128], decoder [64, 32], sum aggregator, Adam 1e-3 with cosine
 warm restarts (T_0 = 32), a fresh batch of 64 graphs every 32 updates, 5000 updates. CGS is
 compared with its gamma = 0 ablation (H* = b, "encoder only"), a parameter-matched 4-layer MPNN
 and trivial predictors (global mean; the true per-graph mean), on fresh graphs and on larger
 graphs (n_S in [50, 100); PageRank n in [120, 160)), over 3 seeds. Before GVI the run checks
 that the official-size CGS fits one fixed training batch (a control).
+
+Every training run goes through ``jaxpapers_shared.devices.data_parallel_step`` (:func:`fit`),
+so the script runs unchanged on one device, on several (simulated) devices or as several
+processes (``make reproduce PKG=cgs PROCS=2``); a GVI batch trains as 8 packs of 8 graphs.
 
 ``--updates N`` sets the number of GVI updates (default 5000, the paper's); ``--resume``
 continues GVI training from the checkpoints under ``--out``. results.json records the number
@@ -42,12 +46,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxpapers_shared import checks, experiment, timing
+from jaxpapers_shared import checks, devices, experiment, timing
 from jaxpapers_shared.experiment import BASELINE, at_least, at_most, below
 
 from ._baselines import MPNN, count_parameters
 from ._data import NodeTask, graph_value_iteration, pagerank_problem
-from ._graphs import GraphBatch
+from ._graphs import GraphBatch, pack_graphs
 from ._layers import GNStack, build_cgs
 from ._metrics import mape, policy_accuracy, relative_l2, within_graph_r2
 from ._solve import banach_iteration_bound, solve_transition, unrolled_fixed_point
@@ -88,7 +92,12 @@ class Config:
     gvi_decoder: tuple[int, ...] = (64, 32)
     gvi_batch: int = 64
     gvi_updates: int = 5000
-    gvi_tol: float = 1e-4  # per-graph L2 stopping tolerance of the forward iteration (float32)
+    gvi_layers: int = 4  # official num_hidden_gn = 3: 3 hidden GN blocks + the output block
+    gvi_packs: int = 8  # a batch of 64 graphs trains as 8 packs of 8 (a multiple of the devices)
+    gvi_edge_multiple: int = 256  # a pack's edge count is rounded up to a multiple of this
+    # L2 stopping tolerance of the forward iteration per pack of 8 graphs (about 1e-4 per graph;
+    # float32), also used per graph at evaluation
+    gvi_tol: float = 3e-4
     gvi_val_graphs: int = 50
     gvi_test_graphs: int = 200
     gvi_large_graphs: int = 50
@@ -401,6 +410,109 @@ def _masked_mse(pred, target, mask):
     return jnp.sum((pred - target) ** 2 * m) / jnp.sum(m)
 
 
+def _local(tree):
+    """Single-device copies of (replicated, possibly multi-process) arrays, for evaluation
+    outside the training mesh: every process then evaluates the same numbers on its own."""
+    return jax.tree.map(lambda x: x.addressable_data(0) if isinstance(x, jax.Array) else x, tree)
+
+
+@functools.cache
+def _dp_step(graphdef, learning_rate: float, period: int | None, mesh):
+    """``(optimizer, step)``: the data-parallel masked-MSE step of one model structure (cached,
+    so seeds sharing an architecture compile once). ``period=None``: constant learning rate."""
+    schedule = learning_rate if period is None else _lr_schedule(learning_rate, period)
+    tx = optax.adam(schedule)
+    # One device: the model runs on the flattened union of the whole batch. Several: on each
+    # graph (or pack) under vmap, so the partitioner keeps every one on its own device and the
+    # only collective is the gradient's all-reduce (the union's global gathers and scatters
+    # would need collectives inside the model, which deadlock XLA:CPU's simulated devices).
+    per_graph = mesh.devices.size > 1
+
+    def predict_batch(params, graph):
+        if not per_graph:
+            return nnx.merge(graphdef, params)(graph)
+
+        def one(g):
+            return nnx.merge(graphdef, params)(jax.tree.map(lambda x: x[None], g))[0]
+
+        return jax.vmap(one)(graph)
+
+    def loss_fn(params, batch):
+        graph, target = batch
+        return _masked_mse(predict_batch(params, graph), target, graph.node_mask)
+
+    return tx, devices.data_parallel_step(loss_fn, tx, mesh)
+
+
+def fit(
+    graphdef,
+    params,
+    batch_at,
+    updates: int,
+    *,
+    learning_rate: float,
+    period: int | None,
+    mesh=None,
+    checkpointer=None,
+    evaluate=None,
+    eval_every: int = 8,
+    curve_slots: int | None = None,
+    desc: str = "train",
+):
+    """Adam (cosine warm restarts every ``period`` updates) on a masked node MSE, every update
+    one :func:`jaxpapers_shared.devices.data_parallel_step` over ``mesh`` (all devices of all
+    processes by default): parameters are replicated, each batch's leading (graph or pack) axis
+    is split over the devices, and the result equals the single-device loop to float rounding.
+
+    ``batch_at(i)`` returns the host batch ``(GraphBatch, standardised targets)`` of update
+    ``i``, the same object while the data does not change (it is sharded once per object).
+    ``evaluate(params)`` (a float) runs every ``eval_every`` updates and at the end into a
+    curve of ``curve_slots`` entries. With a ``checkpointer`` (``jaxpapers_shared.checkpoint``)
+    the parameters, optimizer state, step and curve are saved every ``checkpointer.every``
+    updates and at the end, and a checkpointer made with ``resume=True`` continues from its
+    newest state with the same data stream and schedule (same final numbers).
+
+    Returns ``(params, losses, curve)``: single-device parameters, the losses of the updates run
+    by this call, and the curve (NaN where not evaluated).
+    """
+    mesh = devices.make_mesh() if mesh is None else mesh
+    tx, step = _dp_step(graphdef, learning_rate, period, mesh)
+    params, opt_state = devices.replicate((params, tx.init(params)), mesh)
+    slots = curve_slots or updates // eval_every + 1
+    curve = np.full(slots, np.nan, np.float32)
+    start = 0
+
+    def snapshot(done):
+        small = devices.replicate({"step": np.asarray(done, np.int32), "curve": curve}, mesh)
+        return {"params": params, "opt_state": opt_state, **small}
+
+    if checkpointer is not None:
+        state = checkpointer.restore(snapshot(0))
+        params, opt_state = state["params"], state["opt_state"]
+        start, curve = int(np.asarray(state["step"])), np.array(state["curve"])
+    losses, current, sharded = [], None, None
+    for i in experiment.progress(range(start, updates), desc=desc):
+        if evaluate is not None and i % eval_every == 0 and np.isnan(curve[i // eval_every]):
+            curve[i // eval_every] = evaluate(_local(params))
+        host = batch_at(i)
+        if host is not current:
+            current, sharded = host, devices.shard_batch(host, mesh)
+        params, opt_state, loss = step(params, opt_state, sharded)
+        losses.append(loss)
+        if checkpointer is not None and (i + 1) % checkpointer.every == 0:
+            checkpointer.save(i + 1, snapshot(i + 1))
+    if (
+        evaluate is not None
+        and updates % eval_every == 0
+        and np.isnan(curve[updates // eval_every])
+    ):
+        curve[updates // eval_every] = evaluate(_local(params))
+    if checkpointer is not None and checkpointer.latest_step != updates:
+        checkpointer.save(updates, snapshot(updates), force=True)
+    losses = np.asarray([float(x) for x in losses], np.float32)
+    return _local(params), losses, curve
+
+
 def train(
     model: nnx.Module,
     batches: Sequence[NodeTask],
@@ -410,28 +522,19 @@ def train(
     std: float,
     refresh: int,
 ):
-    """Adam + cosine warm restarts on standardised targets; a new batch every ``refresh`` steps."""
+    """Adam + cosine warm restarts on standardised targets; a new batch every ``refresh`` steps
+    (data parallel over all devices: the batch's graph axis is split)."""
     graphdef, params = nnx.split(model, nnx.Param)
-    tx = optax.adam(_lr_schedule(cfg.learning_rate, cfg.refresh))
-    opt_state = tx.init(params)
-
-    @jax.jit
-    def step(params, opt_state, graph, target):
-        def loss_fn(p):
-            return _masked_mse(
-                nnx.merge(graphdef, p)(graph), (target - mean) / std, graph.node_mask
-            )
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    losses = []
-    for i in experiment.progress(range(steps), desc="train"):
-        b = batches[(i // refresh) % len(batches)]
-        params, opt_state, loss = step(params, opt_state, b.graph, b.targets)
-        losses.append(loss)
-    return graphdef, params, np.asarray(jax.device_get(losses))
+    host = [(b.graph, (np.asarray(b.targets) - mean) / std) for b in batches]
+    params, losses, _ = fit(
+        graphdef,
+        params,
+        lambda i: host[(i // refresh) % len(host)],
+        steps,
+        learning_rate=cfg.learning_rate,
+        period=cfg.refresh,
+    )
+    return graphdef, params, losses
 
 
 @functools.cache
@@ -524,6 +627,11 @@ def run_task(exp, cfg: Config, kind: str, steps: int):
             mlp_hidden=cfg.mlp_hidden,
             num_layers=cfg.num_layers,
             gamma=gamma,
+            # The official forward (plain iteration, IFT backward): a dense LU solve inside a
+            # program split over several XLA:CPU devices stalls their all-reduce.
+            solver="iterate",
+            tol=1e-4,
+            max_iter=400,
         )
         models = {
             "CGS": build_cgs(node_in, 1, 1, rngs=nnx.Rngs(seed), **common),
@@ -561,7 +669,7 @@ def _gvi_models(cfg: Config, seed: int) -> dict[str, nnx.Module]:
         hidden=cfg.gvi_hidden,
         mlp_hidden=cfg.gvi_mlp,
         decoder_hidden=cfg.gvi_decoder,
-        num_layers=cfg.num_layers,
+        num_layers=cfg.gvi_layers,
         gamma=0.5,
         solver="iterate",  # the official forward (fixed-point iteration, IFT backward)
         tol=cfg.gvi_tol,
@@ -577,68 +685,73 @@ def _gvi_batch_seed(seed: int, index: int) -> int:
     return 10_000 * (seed + 1) + index  # training batch ``index`` of ``seed``
 
 
-def train_gvi(exp, name: str, model: nnx.Module, cfg: Config, seed: int, updates: int, val):
-    """The official GVI loop: Adam(1e-3), cosine warm restarts (T_0 = 32), a fresh batch of
-    ``gvi_batch`` graphs every ``refresh`` updates, MSE on standardised values. Returns
-    ``(graphdef, params, mean, std, curve)``; ``curve`` holds (update, validation MAPE) rows.
-    Resumable: the state is checkpointed every ``gvi_eval_every`` updates (``--resume``)."""
-    first = graph_value_iteration(_gvi_batch_seed(seed, 0), cfg.gvi_batch)
+def gvi_training_batch(seed: int, index: int, cfg: Config):
+    """Training batch ``index`` of ``seed`` (``gvi_batch`` fresh graphs), raw (unpacked)."""
+    return graph_value_iteration(_gvi_batch_seed(seed, index), cfg.gvi_batch)
+
+
+def gvi_target_scale(seed: int, cfg: Config) -> tuple[float, float]:
+    """Mean and std of the values of the first training batch (targets are standardised)."""
+    first = gvi_training_batch(seed, 0, cfg)
     ys = np.asarray(first.targets)[np.asarray(first.graph.node_mask)]
-    mean, std = float(ys.mean()), float(ys.std())
-    graphdef, params = nnx.split(model, nnx.Param)
-    tx = optax.adam(_lr_schedule(cfg.learning_rate, cfg.refresh))
-    every = cfg.gvi_eval_every
-    # Validation MAPE after every `every` updates, in a fixed-size array so that a run resumed
-    # with a larger --updates (up to the paper's 5000) restores the same checkpoint structure.
-    slots = max(updates, 5000) // every + 1
-    state = {
-        "params": params,
-        "opt_state": tx.init(params),
-        "step": jnp.asarray(0, jnp.int32),
-        "curve": jnp.full((slots,), jnp.nan, jnp.float32),
-    }
+    return float(ys.mean()), float(ys.std())
 
-    @jax.jit
-    def step(params, opt_state, graph, target):
-        def loss_fn(p):
-            pred = nnx.merge(graphdef, p)(graph)
-            return _masked_mse(pred, (target - mean) / std, graph.node_mask)
 
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates_, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates_), opt_state, loss
+def gvi_batches(seed: int, cfg: Config, mean: float, std: float):
+    """``batch_at(i)`` for :func:`fit`: a fresh batch every ``refresh`` updates, repacked into
+    ``gvi_packs`` balanced disjoint unions (:func:`cgs.pack_graphs`) with standardised targets.
+    The packs' node count is fixed and their edge count rounded up to ``gvi_edge_multiple``, so
+    a run compiles a handful of shapes; the loss is the one of the padded batch (same nodes, same targets)."""
+    per_pack = -(-cfg.gvi_batch // cfg.gvi_packs)
 
-    def val_mape(params):
-        return float(
-            mape(predict(graphdef, params, val, mean, std), val.targets, val.graph.node_mask)
+    @functools.lru_cache(maxsize=1)
+    def load(index: int):
+        task = gvi_training_batch(seed, index, cfg)
+        graph, (target,) = pack_graphs(
+            task.graph,
+            cfg.gvi_packs,
+            task.targets,
+            max_nodes=per_pack * task.graph.max_nodes,
+            edge_multiple=cfg.gvi_edge_multiple,
         )
+        return graph, (target - mean) / std
 
-    tag = f"gvi-seed{seed}-{name.split()[0].lower()}"
-    with exp.checkpointer(tag, every=every) as ckpt:
-        state = ckpt.restore(state)
-        start = int(state["step"])
-        if start:
-            exp.log(f"   resumed {tag} at update {start}")
-        batch = None
-        for i in experiment.progress(range(start, updates), desc=f"{name} seed {seed}"):
-            if i % every == 0 and not np.isfinite(float(state["curve"][i // every])):
-                state["curve"] = state["curve"].at[i // every].set(val_mape(state["params"]))
-            if batch is None or i % cfg.refresh == 0:
-                batch = graph_value_iteration(
-                    _gvi_batch_seed(seed, i // cfg.refresh), cfg.gvi_batch
-                )
-            p, o, _ = step(state["params"], state["opt_state"], batch.graph, batch.targets)
-            state = {**state, "params": p, "opt_state": o, "step": jnp.asarray(i + 1, jnp.int32)}
-            ckpt.save(i + 1, state)
-        if updates % every == 0 and not np.isfinite(float(state["curve"][updates // every])):
-            state["curve"] = state["curve"].at[updates // every].set(val_mape(state["params"]))
-        if ckpt.latest_step != updates:
-            ckpt.save(updates, state, force=True)
-    values = np.asarray(state["curve"])
+    return lambda i: load(i // cfg.refresh)
+
+
+def train_gvi(
+    name: str, model: nnx.Module, cfg: Config, seed: int, updates: int, val, checkpointer=None
+):
+    """The official GVI loop: Adam(1e-3), cosine warm restarts (T_0 = 32), a fresh batch of
+    ``gvi_batch`` graphs every ``refresh`` updates, MSE on standardised values, data parallel
+    (:func:`fit`). Returns ``(graphdef, params, mean, std, curve)``; ``curve`` holds (update,
+    validation MAPE) rows. Resumable through ``checkpointer`` (``--resume``)."""
+    mean, std = gvi_target_scale(seed, cfg)
+    graphdef, params = nnx.split(model, nnx.Param)
+    every = cfg.gvi_eval_every
+
+    def val_mape(p):
+        return float(mape(predict(graphdef, p, val, mean, std), val.targets, val.graph.node_mask))
+
+    # A fixed-size curve, so that a run resumed with a larger --updates (up to the paper's
+    # 5000) restores the same checkpoint structure.
+    params, _, values = fit(
+        graphdef,
+        params,
+        gvi_batches(seed, cfg, mean, std),
+        updates,
+        learning_rate=cfg.learning_rate,
+        period=cfg.refresh,
+        checkpointer=checkpointer,
+        evaluate=val_mape,
+        eval_every=every,
+        curve_slots=max(updates, 5000) // every + 1,
+        desc=f"{name} seed {seed}",
+    )
     curve = [(k * every, float(values[k])) for k in range(updates // every + 1)]
     if updates % every:
-        curve.append((updates, val_mape(state["params"])))
-    return graphdef, state["params"], mean, std, curve
+        curve.append((updates, val_mape(params)))
+    return graphdef, params, mean, std, curve
 
 
 def overfit_one_batch(cfg: Config, updates: int = 300, graphs: int = 8) -> dict:
@@ -650,28 +763,28 @@ def overfit_one_batch(cfg: Config, updates: int = 300, graphs: int = 8) -> dict:
     mean, std = float(ys.mean()), float(ys.std())
     model = _gvi_models(cfg, 0)["CGS"]
     graphdef, params = nnx.split(model, nnx.Param)
-    tx = optax.adam(cfg.learning_rate)
-    opt_state = tx.init(params)
+    batch = (task.graph, (np.asarray(task.targets) - mean) / std)
+    every = 50
 
-    @jax.jit
-    def step(params, opt_state):
-        def loss_fn(p):
-            pred = nnx.merge(graphdef, p)(task.graph)
-            return _masked_mse(pred, (task.targets - mean) / std, task.graph.node_mask)
+    def train_mape(p):
+        return float(mape(predict(graphdef, p, task, mean, std), task.targets, mask))
 
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        upd, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, upd), opt_state, loss
-
-    marks, mapes, losses = [], [], []
-    for i in experiment.progress(range(updates + 1), desc="one batch"):
-        if i % 50 == 0 or i == updates:
-            pred = predict(graphdef, params, task, mean, std)
-            marks.append(i)
-            mapes.append(float(mape(pred, task.targets, task.graph.node_mask)))
-        if i < updates:
-            params, opt_state, loss = step(params, opt_state)
-            losses.append(loss)
+    params, losses, curve = fit(
+        graphdef,
+        params,
+        lambda i: batch,
+        updates,
+        learning_rate=cfg.learning_rate,
+        period=None,
+        evaluate=train_mape,
+        eval_every=every,
+        desc="one batch",
+    )
+    marks = list(range(0, updates + 1, every))
+    mapes = [float(curve[k // every]) for k in marks]
+    if updates % every:
+        marks.append(updates)
+        mapes.append(train_mape(params))
     per_graph = _trivial(task, mean)["per-graph mean"][..., None]
     return {
         "updates": updates,
@@ -701,9 +814,11 @@ def run_gvi(exp, cfg: Config, updates: int):
         }
         for name, model in _gvi_models(cfg, seed).items():
             exp.log(f"   gvi seed {seed}: {name} ({count_parameters(model)} params)")
-            graphdef, params, mean, std, curve = train_gvi(
-                exp, name, model, cfg, seed, updates, val
-            )
+            tag = f"gvi-seed{seed}-{name.split()[0].lower()}"
+            with exp.checkpointer(tag, every=cfg.gvi_eval_every) as ckpt:
+                graphdef, params, mean, std, curve = train_gvi(
+                    name, model, cfg, seed, updates, val, checkpointer=ckpt
+                )
             curves[f"seed{seed}/{name}"] = curve
             for split, data in splits.items():
                 pred = predict(graphdef, params, data, mean, std)
