@@ -125,3 +125,28 @@ def test_train_rejects_bad_budget():
         train(loss, jnp.zeros(3), sampler, adagrad_norm(0.1), 8, 0, jax.random.key(0))
     with pytest.raises(ValueError, match="schedule"):
         train(loss, jnp.zeros(3), sampler, adagrad_norm(0.1), 0, 10, jax.random.key(0))
+
+
+def test_data_parallel_step_is_the_plain_step_and_padding_changes_nothing():
+    import optax
+
+    from adadagrad._batch_tests import flatten_per_example, required_batch_size
+    from adadagrad._train import _step_function
+    from jaxpapers_shared import devices
+
+    loss, sampler, _ = _setup()
+    mesh, opt, params = devices.make_mesh(1), optax.sgd(0.5), jnp.array([0.3, 0.1, -0.2])
+    batch = sampler(jax.random.key(1), 6)
+    consts = tuple(sorted(AdaptiveBatchSchedule(b0=4, max_batch=64, eta=0.3).constants.items()))
+    grads = per_example_grads(loss, params, batch)
+    stat, _ = required_batch_size(flatten_per_example(grads), "norm", **dict(consts))
+    expected = params - 0.5 * jnp.mean(grads, axis=0)
+    padded = (jax.tree.map(lambda a: jnp.concatenate([a, a[:2]]), batch),
+              jnp.array([1.0] * 6 + [0.0] * 2))  # fmt: skip
+    for is_padded, b in ((False, (batch, jnp.ones(6))), (True, padded)):
+        for test in (None, (6, "norm", consts), (4, "norm", consts)):
+            step = _step_function(loss, opt, mesh, 6, is_padded, test)
+            new, _, out = step(params, opt.init(params), b)
+            np.testing.assert_allclose(new, expected, rtol=1e-6)
+            if test is not None and test[0] == 6:
+                assert float(out[1][0]) == pytest.approx(float(stat), rel=1e-5)

@@ -57,3 +57,25 @@ def test_bad_inputs():
         csl.smooth_adv_comp_sum_loss(csl.MLP, PARAMS, X, Y, nu=-1.0, eps=0.1, key=KEY)
     with pytest.raises(ValueError, match="`method`"):
         csl.adversarial_loss("mart", csl.MLP)
+
+
+def test_data_parallel_training_equals_the_plain_loop():
+    # The shared data-parallel step on one device is the plain Adam loop on the same batches.
+    import optax
+
+    loss = csl.adversarial_loss("pgd-at", csl.MLP, eps=0.1, steps=2)
+    trained = csl.train(loss, PARAMS, X, Y, epochs=2, batch_size=8, learning_rate=1e-2, key=KEY)
+    tx, p = optax.adam(1e-2), PARAMS
+    s = tx.init(p)
+
+    @jax.jit
+    def step(p, s, idx, kb):
+        updates, s = tx.update(jax.grad(loss)(p, X[idx], Y[idx], kb), s, p)
+        return optax.apply_updates(p, updates), s
+
+    for k in jax.random.split(KEY, 2):
+        order = jax.random.permutation(k, 32).reshape(4, 8)
+        for idx, kb in zip(order, jax.random.split(jax.random.fold_in(k, 1), 4), strict=True):
+            p, s = step(p, s, idx, kb)
+    for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(p), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -46,3 +46,26 @@ def test_experiment_network_has_standard_normal_weights():
     again = reproduce.make_net(512, seed=3)
     pairs = zip(net.weights(), again.weights(), strict=True)
     assert all(bool(jnp.all(a == b)) for (a, _), (b, _) in pairs)
+
+
+def test_data_parallel_training_is_plain_gradient_descent():
+    # The reproduction's GD runs through the shared data-parallel step: on one device it is
+    # theta <- theta - lr * grad, step for step (float32 weights: to float32 rounding).
+    from flax import nnx
+
+    _, x = reproduce.circle(8)
+    y = jnp.sin(2 * jnp.arange(8.0))
+    net = reproduce.make_net(16, 0)
+    trained, outputs = reproduce.train(net, x, y, 5, 1.0)
+    graphdef, params = nnx.split(net)
+
+    def loss(p):
+        out = nnx.merge(graphdef, p)(x)[:, 0]
+        return 0.5 * jnp.mean((out - y) ** 2), out
+
+    for t in range(5):
+        (_, out), grads = jax.value_and_grad(loss, has_aux=True)(params)
+        np.testing.assert_allclose(outputs[t], out, rtol=1e-5, atol=1e-6)
+        params = jax.tree.map(lambda a, g: a - 1.0 * g, params, grads)
+    for a, b in zip(jax.tree.leaves(nnx.state(trained)), jax.tree.leaves(params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -18,7 +18,7 @@ def test_trace_matches_one_update_at_a_time(toy):
     x, y, groups = toy
     model = os_.TwoLayerLinear(10, 8, rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(model)
-    _, trace = os_.train_and_track(
+    trained, trace = os_.train_and_track(
         model, x, y, optax.sgd(0.3), steps=4, key=jax.random.PRNGKey(0), groups=groups, k=5
     )
 
@@ -36,6 +36,26 @@ def test_trace_matches_one_update_at_a_time(toy):
         delta = os_.loss_change(loss_fn, params, after, (x, y))
         np.testing.assert_array_equal(trace.changers[t], os_.top_changers(delta, 5))
         params = after
+    # the returned model holds the parameters after the last update
+    for a, b in zip(jax.tree.leaves(nnx.state(trained)), jax.tree.leaves(params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_padding_rows_change_neither_loss_nor_gradient(toy):
+    # A batch the mesh does not divide is padded with weight-0 rows (here 3 of them).
+    from opposing_signals._train import _ModelLoss, _PaddedMeanLoss
+
+    x, y, _ = toy
+    graphdef, params = nnx.split(os_.TwoLayerLinear(10, 8, rngs=nnx.Rngs(0)))
+    loss = _PaddedMeanLoss(_ModelLoss(graphdef, "square"), 400)
+    padded = (jnp.concatenate([x, x[:3]]), jnp.concatenate([y, y[:3]]),
+              jnp.concatenate([jnp.ones(400), jnp.zeros(3)]))  # fmt: skip
+    (v0, l0), g0 = jax.value_and_grad(loss, has_aux=True)(params, (x, y, jnp.ones(400)))
+    (v1, l1), g1 = jax.value_and_grad(loss, has_aux=True)(params, padded)
+    assert float(v1) == pytest.approx(float(v0), rel=1e-6)
+    np.testing.assert_array_equal(l1[:400], l0)
+    for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(g1), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
 def test_tracker_finds_the_opposing_outliers_at_the_edge():

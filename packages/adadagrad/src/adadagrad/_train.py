@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxpapers_shared import checks
+from jaxpapers_shared import checks, devices
 
 from ._batch_tests import required_batch_size
 from ._schedule import AdaptiveBatchSchedule, ScheduleState
@@ -41,46 +41,80 @@ def per_example_grads(loss_fn: LossFn, params, batch):
     return jax.vmap(jax.grad(loss_fn), in_axes=(None, 0))(params, batch)
 
 
-@functools.lru_cache(maxsize=64)
-def _step_functions(loss_fn: LossFn, optimizer: optax.GradientTransformation):
-    def mean_loss(params, batch):
-        return jnp.mean(jax.vmap(loss_fn, in_axes=(None, 0))(params, batch))
+def _tree_dot(a, b) -> jax.Array:
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
-    def apply(params, opt_state, grads):
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
 
-    @jax.jit
-    def plain(params, opt_state, batch):
-        loss, grads = jax.value_and_grad(mean_loss)(params, batch)
-        params, opt_state = apply(params, opt_state, grads)
-        return params, opt_state, loss
+@functools.lru_cache(maxsize=256)
+def _step_function(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    mesh: Any,
+    size: int,
+    padded: bool,
+    test: tuple | None,
+):
+    """The data-parallel step for batches of ``size`` real rows (``padded``: plus weight-0 rows
+    up to a multiple of the mesh size). ``test = (test_size, kind, constants)`` adds the batch
+    test's statistic, from the per-example gradients of the first ``test_size`` rows, to the
+    step's output: ``step(params, opt_state, (batch, weights)) -> (params, opt_state, (loss,
+    (stat, gsq)))``; without a test ``step(...) -> (params, opt_state, loss)``."""
 
-    @functools.partial(jax.jit, static_argnames=("test_size", "kind"))
-    def tested(params, opt_state, batch, constants, test_size, kind):
-        size = jax.tree.leaves(batch)[0].shape[0]
-        if test_size == size:  # one pass: the mean of the per-example gradients is the gradient
+    def mean(values, w):  # the batch mean over the real rows
+        return jnp.sum(w * values) / size if padded else jnp.mean(values)
+
+    def mean_grad(per_example, w):
+        if padded:
+            return jax.tree.map(lambda g: jnp.tensordot(w, g, axes=1) / size, per_example)
+        return jax.tree.map(lambda g: jnp.mean(g, axis=0), per_example)
+
+    if test is None:
+
+        def plain(params, batch):
+            data, w = batch
+            return mean(jax.vmap(loss_fn, in_axes=(None, 0))(params, data), w)
+
+        return devices.data_parallel_step(plain, optimizer, mesh)
+
+    test_size, kind, constants = test
+
+    def tested(params, batch):
+        data, w = batch
+        if test_size == size:
+            # One pass: the per-example gradients the test needs also give the step's gradient.
+            # The loss is made to carry exactly their mean (a linear term in params, stopped
+            # where it must not add to the value).
             losses, per_example = jax.vmap(jax.value_and_grad(loss_fn), in_axes=(None, 0))(
-                params, batch
+                jax.lax.stop_gradient(params), data
             )
-            loss = jnp.mean(losses)
-            grads = jax.tree.map(lambda g: jnp.mean(g, axis=0), per_example)
+            gbar = jax.lax.stop_gradient(mean_grad(per_example, w))
+            linear = _tree_dot(gbar, params)
+            loss = mean(losses, w) + (linear - jax.lax.stop_gradient(linear))
         else:
-            loss, grads = jax.value_and_grad(mean_loss)(params, batch)
-            sub = jax.tree.map(lambda x: x[:test_size], batch)
-            per_example = per_example_grads(loss_fn, params, sub)
+            loss = mean(jax.vmap(loss_fn, in_axes=(None, 0))(params, data), w)
+            sub = jax.tree.map(lambda x: x[:test_size], data)
+            per_example = per_example_grads(loss_fn, jax.lax.stop_gradient(params), sub)
         flat = jnp.concatenate(
             [
-                jnp.reshape(g, (test_size, -1)).astype(jnp.float32)
+                jnp.reshape(g[:test_size], (test_size, -1)).astype(jnp.float32)
                 for g in jax.tree.leaves(per_example)
             ],
             axis=1,
         )
-        stat, gsq = required_batch_size(flat, kind, **constants)
-        params, opt_state = apply(params, opt_state, grads)
-        return params, opt_state, loss, stat, gsq
+        return loss, required_batch_size(flat, kind, **dict(constants))
 
-    return plain, tested
+    return devices.data_parallel_step(tested, optimizer, mesh, has_aux=True)
+
+
+def _pad(batch, size: int, mesh) -> tuple[Any, jax.Array]:
+    """``(batch, weights)``: the batch padded to a multiple of the mesh size with copies of its
+    first rows, which get weight 0 (``weights`` is 1 on the ``size`` real rows)."""
+    pad = -size % mesh.size
+    weights = jnp.concatenate([jnp.ones(size, jnp.float32), jnp.zeros(pad, jnp.float32)])
+    if pad:
+        rows = jnp.arange(pad) % size
+        batch = jax.tree.map(lambda a: jnp.concatenate([a, a[rows]]), batch)
+    return batch, weights
 
 
 def train(
@@ -94,13 +128,16 @@ def train(
     *,
     max_steps: int | None = None,
     callback: Callable[[int, int, Any], None] | None = None,
+    mesh: Any = None,
 ) -> TrainResult:
     """Trains until ``max_samples`` examples have been drawn (or ``max_steps`` steps).
 
     Each step draws ``batch = sampler(key_k, b_k)`` (a pytree with leading axis ``b_k``), takes
     one optimizer step on the batch-mean gradient and, when the schedule's test is due, computes
     the per-example gradients in the same compiled call and lets the test choose ``b_{k+1}``.
-    One compiled step exists per distinct batch size (bucket the schedule to bound them).
+    One compiled step exists per distinct batch size (bucket the schedule to bound them). With
+    the test due on the whole batch, one pass of per-example gradients gives both the test's
+    statistic and the update (their mean), as before the step was data-parallel.
 
     Args:
       loss_fn: ``loss_fn(params, example) -> scalar``, the loss of one example.
@@ -113,6 +150,11 @@ def train(
       key: PRNG key for the sampler.
       max_steps: optional cap on the number of optimizer steps.
       callback: ``callback(step, samples, params)`` after every step (evaluation, logging).
+      mesh: the devices every step is split over (``jaxpapers_shared.devices.make_mesh``;
+        default: every device of every process). Each step is the shared data-parallel step;
+        a batch size the mesh does not divide is padded with zero-weight rows, which change
+        nothing but float rounding. The sampler must draw the same global batch on every
+        process (the same key does).
 
     Returns:
       :class:`TrainResult`.
@@ -126,8 +168,9 @@ def train(
     adaptive = isinstance(schedule, AdaptiveBatchSchedule)
     if not adaptive:
         checks.integer(schedule, "schedule", minimum=1)
-    plain, tested = _step_functions(loss_fn, optimizer)
+    mesh = devices.make_mesh() if mesh is None else mesh
     opt_state = optimizer.init(params)
+    params, opt_state = devices.replicate((params, opt_state), mesh)
     state = schedule.init() if adaptive else None
     history: dict[str, list] = {k: [] for k in ("step", "batch_size", "samples", "loss", "tested")}
     shapes: set[tuple[int, bool]] = set()
@@ -135,22 +178,20 @@ def train(
     while samples < max_samples and (max_steps is None or step < max_steps):
         size = state.batch_size if adaptive else int(schedule)
         key, sub = jax.random.split(key)
-        batch = sampler(sub, size)
+        batch = _pad(sampler(sub, size), size, mesh)
         due = adaptive and schedule.test_due(state)
+        test = None
         if due:
-            params, opt_state, loss, stat, gsq = tested(
-                params,
-                opt_state,
-                batch,
-                schedule.constants,
-                schedule.test_batch_size(size),
-                schedule.test,
-            )
+            constants = tuple(sorted(schedule.constants.items()))
+            test = (schedule.test_batch_size(size), schedule.test, constants)
+        padded = bool(size % mesh.size)
+        update = _step_function(loss_fn, optimizer, mesh, size, padded, test)
+        params, opt_state, loss = update(params, opt_state, devices.shard_batch(batch, mesh))
+        if due:
+            loss, (stat, gsq) = loss
             state = schedule.advance(state, schedule.propose(np.asarray(stat), np.asarray(gsq)))
-        else:
-            params, opt_state, loss = plain(params, opt_state, batch)
-            if adaptive:
-                state = schedule.advance(state, None)
+        elif adaptive:
+            state = schedule.advance(state, None)
         shapes.add((size, bool(due)))
         step += 1
         samples += size

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxpapers_shared import checks
+from jaxpapers_shared import checks, devices
 
 from ._losses import check_logits_labels, comp_sum_loss
 
@@ -262,38 +262,55 @@ def train(
     learning_rate: float = 1e-3,
     weight_decay: float = 0.0,
     key: jax.Array,
+    mesh: Any = None,
 ) -> Any:
     """Adam on ``loss(params, x_batch, y_batch, key)`` plus ``weight_decay/2 ||params||^2``
-    (the regularised objective), reshuffled minibatches, one compiled scan. Returns params."""
+    (the regularised objective), reshuffled minibatches, one compiled scan. Returns params.
+
+    Every step is data-parallel (``jaxpapers_shared.devices.data_parallel_step``) over ``mesh``
+    (default: every device of every process); ``batch_size`` must be divisible by its size.
+    Works under ``jax.vmap`` (a grid of models trained in one program)."""
     epochs = checks.integer(epochs, "epochs", minimum=1)
     batch_size = checks.integer(batch_size, "batch_size", minimum=1)
     checks.positive(learning_rate, "learning_rate")
     checks.positive(weight_decay, "weight_decay", allow_zero=True)
     x = checks.array(x, "x", dtype="float")
     y = checks.array(y, "y", ndim=1, dtype="int")
+    mesh = devices.make_mesh() if mesh is None else mesh
+    if batch_size % mesh.size:
+        raise ValueError(
+            f"`batch_size` must be divisible by the {mesh.size} devices of the mesh, "
+            f"got {batch_size}."
+        )
     per_epoch = max(1, x.shape[0] // batch_size)
     tx = optax.adam(learning_rate)
 
-    def objective(p, xb, yb, k):
+    def objective(p, batch):
+        xb, yb, kb = batch  # kb: the step's key, repeated on every row
         penalty = sum(jnp.sum(leaf**2) for leaf in jax.tree.leaves(p))
-        return loss(p, xb, yb, k) + 0.5 * weight_decay * penalty
+        return loss(p, xb, yb, kb[0]) + 0.5 * weight_decay * penalty
+
+    step = devices.data_parallel_step(objective, tx, mesh)
+    sharding = devices.batch_sharding(mesh)
 
     def epoch(carry, k):
         order = jax.random.permutation(k, x.shape[0])[: per_epoch * batch_size]
         batches = order.reshape(per_epoch, batch_size)
 
-        def step(carry, inputs):
-            p, s = carry
+        def body(carry, inputs):
             idx, kb = inputs
-            grads = jax.grad(objective)(p, x[idx], y[idx], kb)
-            updates, s = tx.update(grads, s, p)
-            return (optax.apply_updates(p, updates), s), None
+            batch = (x[idx], y[idx], jnp.broadcast_to(kb, (batch_size, *kb.shape)))
+            p, s, _ = step(*carry, jax.lax.with_sharding_constraint(batch, sharding))
+            return (p, s), None
 
         keys = jax.random.split(jax.random.fold_in(k, 1), per_epoch)
-        return jax.lax.scan(step, carry, (batches, keys))[0], None
+        return jax.lax.scan(body, carry, (batches, keys))[0], None
 
     run = jax.jit(lambda p, s, k: jax.lax.scan(epoch, (p, s), jax.random.split(k, epochs))[0])
-    return run(params, tx.init(params), key)[0]
+    state = (params, tx.init(params))
+    if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(state)):
+        state = devices.replicate(state, mesh)  # inside vmap/jit the step places them itself
+    return run(*state, key)[0]
 
 
 def robust_accuracy(

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxpapers_shared import experiment
+from jaxpapers_shared import devices, experiment
 from jaxpapers_shared.experiment import BASELINE, at_most, below, between
 
 from ._analytic import analytic_kernels
@@ -90,26 +90,46 @@ def relative(a, b) -> float:
     return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "steps"))
-def _gradient_descent(params, x, y, lr, *, graphdef, steps):
-    def loss(p):
-        out = nnx.merge(graphdef, p)(x)[:, 0]
-        return 0.5 * jnp.mean((out - y) ** 2), out
+class _GradientDescent(NamedTuple):
+    """``theta <- theta - lr * grad`` in the optax update protocol the data-parallel step uses."""
+
+    lr: jax.Array
+
+    def init(self, params):
+        return ()
+
+    def update(self, grads, state, params=None):
+        return jax.tree.map(lambda g: -self.lr * g, grads), state
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "mesh"))
+def _gradient_descent(params, x, y, lr, *, graphdef, steps, mesh):
+    def loss(p, batch):
+        xb, yb = batch
+        out = nnx.merge(graphdef, p)(xb)[:, 0]
+        return 0.5 * jnp.mean((out - yb) ** 2), out
+
+    update = devices.data_parallel_step(loss, _GradientDescent(lr), mesh, has_aux=True)
+    batch = jax.lax.with_sharding_constraint((x, y), devices.batch_sharding(mesh))
 
     def step(p, _):
-        (_, out), grads = jax.value_and_grad(loss, has_aux=True)(p)
-        return jax.tree.map(lambda a, g: a - lr * g, p, grads), out
+        p, _, (_, out) = update(p, (), batch)
+        return p, out
 
     return jax.lax.scan(step, params, None, length=steps)
 
 
-def train(net: NTKMLP, x: jax.Array, y: jax.Array, steps: int, lr: float):
+def train(net: NTKMLP, x: jax.Array, y: jax.Array, steps: int, lr: float, mesh=None):
     """Full-batch GD on (1/2N) sum ||f - y||^2; returns the trained net and f(x) before each step.
 
-    Compiled once per architecture (the graph definition is static), then reused across seeds.
+    Each step is the shared data-parallel step (``jaxpapers_shared.devices``) over ``mesh``
+    (default: every device; the N points must divide over it). Compiled once per architecture
+    (the graph definition is static), then reused across seeds.
     """
+    mesh = devices.make_mesh() if mesh is None else mesh
     graphdef, params = nnx.split(net)
-    params, outputs = _gradient_descent(params, x, y, lr, graphdef=graphdef, steps=steps)
+    params = devices.replicate(params, mesh)
+    params, outputs = _gradient_descent(params, x, y, lr, graphdef=graphdef, steps=steps, mesh=mesh)
     return nnx.merge(graphdef, params), outputs
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import warnings
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +15,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxpapers_shared import checks
+from jaxpapers_shared import checks, devices
 
 from ._models import LossName, example_losses
 from ._sharpness import _MeanLoss, _top_eigenpair
@@ -68,24 +68,42 @@ def _ranked(delta: jax.Array, k: int, signed: bool) -> jax.Array:
     return jax.lax.top_k(delta if signed else jnp.abs(delta), k)[1]
 
 
-@functools.partial(jax.jit, static_argnames=("fn", "optimizer", "steps", "k", "signed"))
-def _chunk(fn, optimizer, carry, x, y, masks, *, steps, k, signed):
-    """``steps`` updates; per step the loss, the group losses and the top changers of the
-    *previous* update (its loss change reuses this step's forward pass)."""
-    counts = jnp.sum(masks, axis=1)
+@dataclasses.dataclass(frozen=True)
+class _PaddedMeanLoss:
+    """``(params, (x, y, w)) -> (mean loss over the n real rows, (rows,) losses)``; rows past
+    ``n`` (padding to a multiple of the mesh size) carry weight 0. Without padding it is the
+    plain mean, so one device computes exactly what the loop did before sharding."""
 
-    def value_and_examples(p):
-        losses = fn(p, x, y)
-        return jnp.mean(losses), losses
+    fn: _ModelLoss
+    n: int
+
+    def __call__(self, params, batch):
+        x, y, w = batch
+        losses = self.fn(params, x, y)
+        if losses.shape[0] == self.n:
+            return jnp.mean(losses), losses
+        return jnp.sum(w * losses) / self.n, losses
+
+
+@functools.partial(
+    jax.jit, static_argnames=("fn", "optimizer", "mesh", "n", "steps", "k", "signed")
+)
+def _chunk(fn, optimizer, mesh, n, carry, batch, masks, *, steps, k, signed):
+    """``steps`` data-parallel updates on the full (sharded) batch; per step the loss, the group
+    losses and the top changers of the *previous* update (its loss change reuses this step's
+    forward pass)."""
+    counts = jnp.sum(masks, axis=1)
+    update = devices.data_parallel_step(_PaddedMeanLoss(fn, n), optimizer, mesh, has_aux=True)
+    whole = devices.replicated_sharding(mesh)
 
     def step(carry, _):
         params, opt_state, previous = carry
-        (loss, losses), grads = jax.value_and_grad(value_and_examples, has_aux=True)(params)
+        params, opt_state, (loss, losses) = update(params, opt_state, batch)
+        losses = losses[:n]
         # l_i(theta_t) - l_i(theta_{t-1}) on the same (full) batch: one update's effect.
         ranked = _ranked(losses - previous, k, signed)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return (params, opt_state, losses), (loss, (masks @ losses) / counts, ranked)
+        out = (loss, (masks @ losses) / counts, ranked)
+        return (params, opt_state, losses), jax.lax.with_sharding_constraint(out, whole)
 
     return jax.lax.scan(step, carry, length=steps)
 
@@ -110,6 +128,7 @@ def train_and_track(
     signed: bool = False,
     sharpness_every: int = 0,
     sharpness_order: int = 20,
+    mesh: Any = None,
 ) -> tuple[nnx.Module, Trace]:
     """Trains ``model`` full-batch with ``optimizer`` and records the opposing-signal diagnostics.
 
@@ -135,6 +154,10 @@ def train_and_track(
       signed: rank by the loss increase rather than its magnitude.
       sharpness_every: measure sharpness every this many steps (0: never).
       sharpness_order: Lanczos steps per measurement.
+      mesh: the devices to split the batch over (``jaxpapers_shared.devices.make_mesh``;
+        default: every device of every process). Each update is the shared data-parallel step
+        (``devices.data_parallel_step``); a batch that the mesh does not divide is padded with
+        zero-weight rows, which change nothing but float rounding.
 
     Returns:
       ``(trained_model, Trace)``. A run whose loss becomes NaN/inf is reported, not hidden:
@@ -162,12 +185,21 @@ def train_and_track(
     every = checks.integer(sharpness_every, "sharpness_every", minimum=0)
     order = checks.integer(sharpness_order, "sharpness_order", minimum=2)
     masks = _check_groups({"all": jnp.ones(n, bool)} if groups is None else groups, n)
+    mesh = devices.make_mesh() if mesh is None else mesh
     graphdef, params = nnx.split(model)
     fn = _ModelLoss(graphdef, loss)
     mean_loss = _MeanLoss(fn)
     group_masks = jnp.stack(list(masks.values())).astype(x.dtype)
     chunk = every or steps
+    # The full batch, split over the mesh: padded to a multiple of its size with weight-0 rows.
+    pad = -n % mesh.size
+    weights = jnp.concatenate([jnp.ones(n, x.dtype), jnp.zeros(pad, x.dtype)])
+    rows = jnp.arange(pad) % n  # copies of real rows: finite losses, zero weight
+    batch = devices.shard_batch(
+        (jnp.concatenate([x, x[rows]]), jnp.concatenate([y, y[rows]]), weights), mesh
+    )
     carry = (params, optimizer.init(params), jax.jit(fn)(params, x, y))
+    carry, x, y, group_masks = devices.replicate((carry, x, y, group_masks), mesh)
     outputs, sharp, measured = [], [], []
     diverged_at = -1
     for start in range(0, steps, chunk):
@@ -179,8 +211,9 @@ def train_and_track(
             measured.append(start)
         length = min(chunk, steps - start)
         carry, out = _chunk(
-            fn, optimizer, carry, x, y, group_masks, steps=length, k=k, signed=bool(signed)
-        )
+            fn, optimizer, mesh, n, carry, batch, group_masks,
+            steps=length, k=k, signed=bool(signed),
+        )  # fmt: skip
         outputs.append(out)
         bad = np.flatnonzero(~np.isfinite(np.asarray(out[0])))
         if bad.size:
@@ -212,4 +245,4 @@ def train_and_track(
         sharpness_steps=np.asarray(measured, dtype=int),
         diverged_at=diverged_at,
     )
-    return nnx.merge(graphdef, params), trace
+    return nnx.merge(graphdef, carry[0]), trace
