@@ -41,6 +41,7 @@ __all__ = [
     "initialize",
     "is_main_process",
     "make_mesh",
+    "pad_batch",
     "replicate",
     "replicated_sharding",
     "shard_batch",
@@ -211,6 +212,36 @@ def shard_batch(batch: PyTree, mesh: Mesh, *, local: bool = False) -> PyTree:
         return _global_array(leaf, sharding)
 
     return jax.tree_util.tree_map_with_path(place, batch)
+
+
+def pad_batch(
+    batch: PyTree, mesh: Mesh | int, dtype: Any = jnp.float32
+) -> tuple[PyTree, jax.Array]:
+    """Pads a batch to a multiple of the mesh size (or of an int): ``(padded_batch, weights)``.
+
+    The padding rows are copies of the first rows (so a loss stays finite on them) and get
+    weight 0; ``weights`` (``dtype``) is 1 on the real rows. A loss that averages with these
+    weights, ``sum(w * loss_i) / sum(w)``, is the mean over the real rows on any mesh.
+
+    Raises:
+      ValueError: a leaf has no leading axis, the leaves' leading sizes differ, or it is 0.
+    """
+    sizes = set()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(batch)[0]:
+        shape = np.shape(leaf)
+        if not shape or shape[0] == 0:
+            where = jax.tree_util.keystr(path) or "batch"
+            raise ValueError(f"`batch`{where} must have a non-empty leading axis, got {shape}")
+        sizes.add(shape[0])
+    if len(sizes) != 1:
+        raise ValueError(f"`batch` leaves must share their leading size, got {sorted(sizes)}")
+    (size,) = sizes
+    pad = -size % (mesh if isinstance(mesh, int) else mesh.devices.size)
+    weights = jnp.concatenate([jnp.ones(size, dtype), jnp.zeros(pad, dtype)])
+    if pad:
+        rows = np.arange(pad) % size
+        batch = jax.tree.map(lambda a: jnp.concatenate([a, jnp.asarray(a)[rows]]), batch)
+    return batch, weights
 
 
 def replicate(tree: PyTree, mesh: Mesh) -> PyTree:

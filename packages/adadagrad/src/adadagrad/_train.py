@@ -106,17 +106,6 @@ def _step_function(
     return devices.data_parallel_step(tested, optimizer, mesh, has_aux=True)
 
 
-def _pad(batch, size: int, mesh) -> tuple[Any, jax.Array]:
-    """``(batch, weights)``: the batch padded to a multiple of the mesh size with copies of its
-    first rows, which get weight 0 (``weights`` is 1 on the ``size`` real rows)."""
-    pad = -size % mesh.size
-    weights = jnp.concatenate([jnp.ones(size, jnp.float32), jnp.zeros(pad, jnp.float32)])
-    if pad:
-        rows = jnp.arange(pad) % size
-        batch = jax.tree.map(lambda a: jnp.concatenate([a, a[rows]]), batch)
-    return batch, weights
-
-
 def train(
     loss_fn: LossFn,
     params,
@@ -178,7 +167,7 @@ def train(
     while samples < max_samples and (max_steps is None or step < max_steps):
         size = state.batch_size if adaptive else int(schedule)
         key, sub = jax.random.split(key)
-        batch = _pad(sampler(sub, size), size, mesh)
+        batch = devices.pad_batch(sampler(sub, size), mesh)
         due = adaptive and schedule.test_due(state)
         test = None
         if due:

@@ -192,12 +192,8 @@ def train_and_track(
     group_masks = jnp.stack(list(masks.values())).astype(x.dtype)
     chunk = every or steps
     # The full batch, split over the mesh: padded to a multiple of its size with weight-0 rows.
-    pad = -n % mesh.size
-    weights = jnp.concatenate([jnp.ones(n, x.dtype), jnp.zeros(pad, x.dtype)])
-    rows = jnp.arange(pad) % n  # copies of real rows: finite losses, zero weight
-    batch = devices.shard_batch(
-        (jnp.concatenate([x, x[rows]]), jnp.concatenate([y, y[rows]]), weights), mesh
-    )
+    (xs, ys), weights = devices.pad_batch((x, y), mesh, dtype=x.dtype)
+    batch = devices.shard_batch((xs, ys, weights), mesh)
     carry = (params, optimizer.init(params), jax.jit(fn)(params, x, y))
     carry, x, y, group_masks = devices.replicate((carry, x, y, group_masks), mesh)
     outputs, sharp, measured = [], [], []
