@@ -269,7 +269,7 @@ def data_parallel_step(
         ``per_example=True`` ``loss_fn(params, example) -> scalar``, which is vmapped over the
         batch's leading axis and averaged. With ``has_aux`` it returns ``(loss, aux)``; a
         per-example ``aux`` is stacked over the batch.
-      optimizer: an ``optax.GradientTransformation``.
+      optimizer: an ``optax.GradientTransformation`` (any object with its ``init``/``update``).
       mesh: the mesh to shard the batch over (:func:`make_mesh` by default, all devices).
       donate: donate the params/state buffers to the update (saves memory on accelerators).
 
@@ -277,6 +277,11 @@ def data_parallel_step(
       ``step(params, opt_state, batch) -> (params, opt_state, loss)`` (``loss`` is
       ``(loss, aux)`` with ``has_aux``). Its result equals the single-device step to float
       tolerance: the mean gradient is the same sum, only reduced across devices.
+
+    On simulated CPU devices (``--xla_force_host_platform_device_count``) keep the loss local to
+    each device's rows: gathers across the whole batch or LAPACK calls (``jnp.linalg.solve``) on
+    sharded data insert collectives that XLA:CPU can deadlock on; ``vmap`` over examples (or
+    ``per_example=True``) avoids them.
     """
     mesh = make_mesh() if mesh is None else mesh
     if per_example:
