@@ -89,6 +89,39 @@ def test_one_step_layer_matches_linen_multihead_attention():
     np.testing.assert_allclose(run(layer, (stored, state, stored)), expected, atol=1e-5)
 
 
+def test_read_out_without_the_softmax_matrix_equals_the_explicit_association():
+    # The one-step layer divides (e v) by the row sums of e instead of forming softmax(.) first;
+    # with a padding mask, a fully masked query and dropout, outputs and parameter gradients
+    # equal those of the explicit path (return_association=True forms xi, then xi v).
+    stored, state = _data(6, b=2, s=4, n=9)
+    padding = jnp.zeros((2, 9), bool).at[:, 6:].set(True)
+    assoc = jnp.zeros((1, 1, 4, 9), bool).at[:, :, 0, :].set(True)
+    for dropout, deterministic in ((0.0, True), (0.5, False)):
+        fast, explicit = (
+            hopfield.Hopfield(8, num_heads=2, dropout=dropout, rngs=nnx.Rngs(0, dropout=1))
+            for _ in range(2)
+        )
+
+        def loss(layer, explicit_path=False):
+            out = layer(
+                (stored, state, stored), stored_pattern_padding_mask=padding,
+                association_mask=assoc, deterministic=deterministic,
+                return_association=explicit_path,
+            )  # fmt: skip
+            out = out[0] if explicit_path else out
+            return jnp.sum(jnp.sin(out)), out
+
+        explicit_loss = functools.partial(loss, explicit_path=True)
+        (_, out_fast), g_fast = nnx.jit(nnx.value_and_grad(loss, has_aux=True))(fast)
+        (_, out_explicit), g_explicit = nnx.jit(nnx.value_and_grad(explicit_loss, has_aux=True))(
+            explicit
+        )
+        np.testing.assert_allclose(out_fast, out_explicit, rtol=1e-5, atol=1e-6)
+        assert jnp.all(out_fast[:, 0] == fast.out_proj.bias[...])  # masked query reads 0
+        for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_explicit), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_padding_mask_equals_dropping_the_padded_patterns():
     stored, state = _data(3)
     layer = hopfield.Hopfield(8, num_heads=2, rngs=nnx.Rngs(0))

@@ -9,6 +9,8 @@ the association of every batch element changes by at most ``update_steps_eps``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -27,6 +29,49 @@ def masked_softmax(logits: jax.Array, mask: jax.Array | None) -> jax.Array:
     weights = jnp.exp(logits - row_max)
     total = jnp.sum(weights, axis=-1, keepdims=True)
     return weights / jnp.where(total == 0, 1.0, total)
+
+
+def associate_and_read(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    scaling: jax.Array,
+    mask: jax.Array | None,
+    weights_fn: Callable[[jax.Array], jax.Array] | None = None,
+) -> jax.Array:
+    """One association read out: ``softmax(beta q k^T) v`` without forming the softmax matrix.
+
+    The same numbers as ``masked_softmax`` followed by the product with ``v``, computed as
+    ``(e v) / sum(e)`` with ``e = exp(beta q k^T - max)``: the row sums divide the (B, H, S, D)
+    result instead of the (B, H, S, N) weights, which saves a pass over the largest array in the
+    forward and in the backward pass (the normalised matrix is never stored for the backward).
+
+    Args:
+      q: (B, H, S, D) state patterns in the associative space (unscaled).
+      k: (B, H, N, D) stored patterns in the associative space.
+      v: (B, H, N, Dv) pattern projections (values).
+      scaling: (H,) beta per head.
+      mask: bool, broadcastable to (B, H, S, N), True = stored pattern ignored; or None.
+      weights_fn: applied to the unnormalised weights before the read-out (dropout, which is
+        linear and elementwise, so it commutes with the normalisation); None = identity.
+
+    Returns:
+      (B, S, H, Dv) the read-out per head (a query whose patterns are all masked reads 0).
+    """
+    logits = scaling[None, :, None, None] * jnp.einsum("bhsd,bhnd->bhsn", q, k)
+    if mask is not None:
+        logits = jnp.where(mask, -jnp.inf, logits)
+    row_max = jnp.max(logits, axis=-1, keepdims=True)
+    if mask is not None:
+        row_max = jnp.where(jnp.isfinite(row_max), row_max, 0.0)
+    weights = jnp.exp(logits - jax.lax.stop_gradient(row_max))
+    total = jnp.sum(weights, axis=-1)
+    if mask is not None:
+        total = jnp.where(total == 0, 1.0, total)
+    if weights_fn is not None:
+        weights = weights_fn(weights)
+    out = jnp.einsum("bhsn,bhnd->bshd", weights, v)
+    return out / jnp.swapaxes(total, 1, 2)[..., None]
 
 
 def associate(
