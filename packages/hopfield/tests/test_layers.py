@@ -122,6 +122,31 @@ def test_read_out_without_the_softmax_matrix_equals_the_explicit_association():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+def test_grouped_read_out_equals_the_whole_batch_at_once():
+    # associate_and_read processes large batches in groups of elements (lax.map); groups of 2
+    # (with a remainder of 1) give the same outputs and gradients as the whole batch at once,
+    # with a per-element padding mask and a mask shared by the batch.
+    from hopfield._association import associate_and_read
+
+    ks = jax.random.split(jax.random.PRNGKey(7), 3)
+    q, k, v = (jax.random.normal(key, (5, 2, n, 4)) for key, n in zip(ks, (3, 6, 6), strict=True))
+    beta = jnp.array([0.5, 2.0])
+    padding = (jnp.arange(6)[None] >= jnp.array([6, 4, 2, 6, 1])[:, None])[:, None, None, :]
+    shared = jnp.zeros((1, 1, 3, 6), bool).at[:, :, 0, :].set(True)
+    for mask in (shared, padding | shared):
+
+        def loss(q, k, v, group, mask=mask):
+            out = associate_and_read(q, k, v, beta, mask, group_logits=group)
+            return jnp.sum(jnp.sin(out)), out
+
+        grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2), has_aux=True), static_argnums=3)
+        (*g_grouped, out_grouped) = jax.tree.leaves(grad(q, k, v, 2 * 2 * 3 * 6))
+        (*g_whole, out_whole) = jax.tree.leaves(grad(q, k, v, 10**9))
+        np.testing.assert_allclose(out_grouped, out_whole, rtol=1e-6, atol=1e-7)
+        for a, b in zip(g_grouped, g_whole, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_padding_mask_equals_dropping_the_padded_patterns():
     stored, state = _data(3)
     layer = hopfield.Hopfield(8, num_heads=2, rngs=nnx.Rngs(0))

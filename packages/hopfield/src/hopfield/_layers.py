@@ -376,9 +376,13 @@ class Hopfield(nnx.Module):
         if self.update_steps_max == 0 and not return_association:
             # One association, weights not returned: read out without forming the normalised
             # (B, H, S, N) matrix (same numbers up to rounding, cheaper forward and backward).
-            out = associate_and_read(
-                q, k, v, scaling, mask, lambda w: self.dropout(w, deterministic=deterministic)
-            ).reshape(b, s, -1)
+            no_dropout = self.dropout.rate == 0 or (
+                self.dropout.deterministic if deterministic is None else deterministic
+            )
+            weights_fn = (
+                None if no_dropout else (lambda w: self.dropout(w, deterministic=deterministic))
+            )
+            out = associate_and_read(q, k, v, scaling, mask, weights_fn).reshape(b, s, -1)
         else:
             xi = associate(q, k, scaling, mask, self.update_steps_max, self.update_steps_eps)
             weights = self.dropout(xi, deterministic=deterministic)
