@@ -89,6 +89,64 @@ def test_one_step_layer_matches_linen_multihead_attention():
     np.testing.assert_allclose(run(layer, (stored, state, stored)), expected, atol=1e-5)
 
 
+def test_read_out_without_the_softmax_matrix_equals_the_explicit_association():
+    # The one-step layer divides (e v) by the row sums of e instead of forming softmax(.) first;
+    # with a padding mask, a fully masked query and dropout, outputs and parameter gradients
+    # equal those of the explicit path (return_association=True forms xi, then xi v).
+    stored, state = _data(6, b=2, s=4, n=9)
+    padding = jnp.zeros((2, 9), bool).at[:, 6:].set(True)
+    assoc = jnp.zeros((1, 1, 4, 9), bool).at[:, :, 0, :].set(True)
+    for dropout, deterministic in ((0.0, True), (0.5, False)):
+        fast, explicit = (
+            hopfield.Hopfield(8, num_heads=2, dropout=dropout, rngs=nnx.Rngs(0, dropout=1))
+            for _ in range(2)
+        )
+
+        def loss(layer, explicit_path=False):
+            out = layer(
+                (stored, state, stored), stored_pattern_padding_mask=padding,
+                association_mask=assoc, deterministic=deterministic,
+                return_association=explicit_path,
+            )  # fmt: skip
+            out = out[0] if explicit_path else out
+            return jnp.sum(jnp.sin(out)), out
+
+        explicit_loss = functools.partial(loss, explicit_path=True)
+        (_, out_fast), g_fast = nnx.jit(nnx.value_and_grad(loss, has_aux=True))(fast)
+        (_, out_explicit), g_explicit = nnx.jit(nnx.value_and_grad(explicit_loss, has_aux=True))(
+            explicit
+        )
+        np.testing.assert_allclose(out_fast, out_explicit, rtol=1e-5, atol=1e-6)
+        assert jnp.all(out_fast[:, 0] == fast.out_proj.bias[...])  # masked query reads 0
+        for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_explicit), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_grouped_read_out_equals_the_whole_batch_at_once():
+    # associate_and_read processes large batches in groups of elements (lax.map); groups of 2
+    # (with a remainder of 1) give the same outputs and gradients as the whole batch at once,
+    # with a per-element padding mask and a mask shared by the batch.
+    from hopfield._association import associate_and_read
+
+    ks = jax.random.split(jax.random.PRNGKey(7), 3)
+    q, k, v = (jax.random.normal(key, (5, 2, n, 4)) for key, n in zip(ks, (3, 6, 6), strict=True))
+    beta = jnp.array([0.5, 2.0])
+    padding = (jnp.arange(6)[None] >= jnp.array([6, 4, 2, 6, 1])[:, None])[:, None, None, :]
+    shared = jnp.zeros((1, 1, 3, 6), bool).at[:, :, 0, :].set(True)
+    for mask in (shared, padding | shared):
+
+        def loss(q, k, v, group, mask=mask):
+            out = associate_and_read(q, k, v, beta, mask, group_logits=group)
+            return jnp.sum(jnp.sin(out)), out
+
+        grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2), has_aux=True), static_argnums=3)
+        (*g_grouped, out_grouped) = jax.tree.leaves(grad(q, k, v, 2 * 2 * 3 * 6))
+        (*g_whole, out_whole) = jax.tree.leaves(grad(q, k, v, 10**9))
+        np.testing.assert_allclose(out_grouped, out_whole, rtol=1e-6, atol=1e-7)
+        for a, b in zip(g_grouped, g_whole, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_padding_mask_equals_dropping_the_padded_patterns():
     stored, state = _data(3)
     layer = hopfield.Hopfield(8, num_heads=2, rngs=nnx.Rngs(0))

@@ -108,30 +108,34 @@ def _scale_by_friction_adam(
     def update_fn(updates, state: ScaleByDiffGradState, params=None):
         del params
         count = optax.safe_increment(state.count)
-        # Eqs. for m_t and v_t (Adam's moment updates).
-        mu = jax.tree.map(lambda m, g: b1 * m + (1.0 - b1) * g, state.mu, updates)
-        nu = jax.tree.map(lambda v, g: b2 * v + (1.0 - b2) * jnp.square(g), state.nu, updates)
-        mu_hat = optax.tree.bias_correction(mu, b1, count)
-        nu_hat = optax.tree.bias_correction(nu, b2, count)
-        if amsgrad:
-            nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu_hat)
-            nu_hat = nu_max
-        else:
-            nu_max = ()
-        grads = jax.tree.map(lambda g, pg: g.astype(pg.dtype), updates, state.prev_grad)
-        # xi_t = AbsSig(g_{t-1} - g_t), then theta_t = theta_{t-1} - lr * xi_t * mhat / (...).
-        new_updates = jax.tree.map(
-            lambda u, g, pg, m, v: (friction(g, pg) * m / (jnp.sqrt(v) + eps)).astype(u.dtype),
-            updates,
-            grads,
-            state.prev_grad,
-            mu_hat,
-            nu_hat,
+        # Bias corrections 1 - beta^t, computed once per step (as optax.tree.bias_correction).
+        correction1 = 1 - b1**count
+        correction2 = 1 - b2**count
+
+        def leaf(u, m_old, v_old, pg, *v_max_old):
+            # One pass per leaf: m_t, v_t, xi_t and the step from the same loaded g_t.
+            g = u.astype(pg.dtype)
+            m = b1 * m_old + (1.0 - b1) * u  # Adam's m_t
+            v = b2 * v_old + (1.0 - b2) * jnp.square(u)  # Adam's v_t
+            m_hat = m / correction1.astype(m.dtype)
+            v_hat = v / correction2.astype(v.dtype)
+            if amsgrad:  # the running max of vhat replaces vhat (and is stored)
+                v_hat = jnp.maximum(v_max_old[0], v_hat)
+            # xi_t = AbsSig(g_{t-1} - g_t), then theta_t = theta_{t-1} - lr * xi_t * mhat / (...).
+            step = (friction(g, pg) * m_hat / (jnp.sqrt(v_hat) + eps)).astype(u.dtype)
+            return (step, m.astype(m_old.dtype), v.astype(v_old.dtype), g) + (
+                (v_hat,) if amsgrad else ()
+            )
+
+        extra = (state.nu_max,) if amsgrad else ()
+        out = jax.tree.map(leaf, updates, state.mu, state.nu, state.prev_grad, *extra)
+        # Unzip the per-leaf tuples into trees shaped like `updates`.
+        arity = jax.tree.structure((0,) * (5 if amsgrad else 4))
+        new_updates, mu, nu, prev_grad, *nu_max = jax.tree.transpose(
+            jax.tree.structure(updates), arity, out
         )
-        mu = jax.tree.map(lambda m, old: m.astype(old.dtype), mu, state.mu)
-        nu = jax.tree.map(lambda v, old: v.astype(old.dtype), nu, state.nu)
         return new_updates, ScaleByDiffGradState(
-            count=count, mu=mu, nu=nu, nu_max=nu_max, prev_grad=grads
+            count=count, mu=mu, nu=nu, nu_max=nu_max[0] if amsgrad else (), prev_grad=prev_grad
         )
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -8,7 +8,9 @@
 3. Iterated updates (``update_steps_max`` in {0, 1, 3, None}): layer cost, and for the pure
    ``retrieve`` on correlated digit images (half the pixels erased) the distance to the stored
    image after 1, 2, 4 updates and at convergence.
-4. ``hflayers`` (PyTorch) is timed only if torch and hflayers are installed.
+4. The official PyTorch layer (``hflayers``) is timed by ``packages/hopfield/bench_official.py``,
+   a script outside the package, in an environment that has torch and hflayers (see its
+   docstring and the README); PyTorch is no dependency of this package.
 
 Every candidate runs on the same precomputed inputs and is compiled before it is timed (compile
 time is its own column, never inside a ratio); the candidates of a table are timed interleaved
@@ -17,7 +19,7 @@ time is its own column, never inside a ratio); the candidates of a table are tim
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -202,7 +204,11 @@ def bench_iterations(num_stored=1000, beta=2.0, step_counts=(1, 2, 4, 200)):
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = experiment.parse_bench_args(__doc__, argv)
-    print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs, load average "
+        f"{load:.1f}, jax {jax.__version__}\n"
+    )
     if args.quick:
         print(bench_layers(batch=4, length=64), end="\n\n")
         print(bench_retrieval(num_stored=10_000, num_queries=128), end="\n\n")
@@ -211,8 +217,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(bench_layers(), end="\n\n")
         print(bench_retrieval(), end="\n\n")
         print(bench_iterations(), end="\n\n")
-    if not (importlib.util.find_spec("torch") and importlib.util.find_spec("hflayers")):
-        print("hflayers row skipped: torch and hflayers are not installed.")
+    print(
+        "The official hflayers layer: run packages/hopfield/bench_official.py where torch and "
+        "hflayers are importable (README, Benchmarks)."
+    )
 
 
 if __name__ == "__main__":
