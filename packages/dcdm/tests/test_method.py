@@ -112,12 +112,9 @@ def test_ritz_rhs_unit_norm_and_low_mode_weighted():
     assert expected < 0.8 * lam.mean()
 
 
-def test_training_reduces_loss_and_network_shapes():
+def test_network_shapes():
     net = dcdm.DCDMNet(2, features=4, levels=1, rngs=nnx.Rngs(0))
-    rhs = dcdm.ritz_rhs(A16, 64, jax.random.key(2))
-    _, losses = dcdm.train(net, A16, rhs, jax.random.key(3), steps=60, chunk=20)
-    assert losses[-1] < losses[0]
-    assert net(rhs[:2]).shape == (2, 16, 16)
+    assert net(_b((2, 16, 16))).shape == (2, 16, 16)
     net3 = dcdm.DCDMNet(3, features=2, levels=1, rngs=nnx.Rngs(0))
     assert net3(jnp.ones((1, 4, 4, 4))).shape == (1, 4, 4, 4)
 
