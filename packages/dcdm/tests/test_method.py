@@ -199,15 +199,18 @@ def test_solve_vmaps_with_per_example_iterations():
 
 def test_stencil_convolutions_compute_the_same_network():
     # conv="stencil" evaluates the same weights as fused shifted multiply-adds.
-    # (Small widths: the stencil form of a 16-filter net takes long to compile.)
-    for nd, kw in [(2, dcdm.CPU_CONFIG), (3, {"features": (2, 4), "levels": 1})]:
-        kw = {k: v for k, v in kw.items() if k != "conv"}
-        ref = dcdm.DCDMNet(nd, rngs=nnx.Rngs(0), **kw)
-        fast = dcdm.DCDMNet(nd, rngs=nnx.Rngs(0), conv="stencil", **kw)
-        x = _b((2,) + (8,) * nd)
-        np.testing.assert_allclose(fast(x), ref(x), atol=1e-5 * float(jnp.abs(ref(x)).max()))
+    # Small widths and jit: the stencil form unrolls every kernel entry into its own term.
+    for nd, kw in [(2, {"features": (2, 4), "depth": (0, 1)})]:
+        net = dcdm.DCDMNet(nd, levels=1, rngs=nnx.Rngs(0), **kw)
+        graphdef, state = nnx.split(net)
+        both = jax.jit(
+            lambda s, x, g=graphdef: [nnx.merge(g, s)(x, conv=c) for c in ("xla", "stencil")]
+        )
+        ref, fast = both(state, _b((2,) + (4,) * nd))
+        np.testing.assert_allclose(fast, ref, atol=1e-5 * float(jnp.abs(ref).max()))
     for bad in [{"features": (4, 2), "levels": 1}, {"features": (2, 4), "levels": 2}]:
         with pytest.raises(ValueError, match="`features`"):
             dcdm.DCDMNet(2, rngs=nnx.Rngs(0), **bad)
     with pytest.raises(ValueError, match="`conv`"):
         dcdm.DCDMNet(2, conv="fft", rngs=nnx.Rngs(0))
+    assert dcdm.DCDMNet(2, rngs=nnx.Rngs(0), **dcdm.CPU_CONFIG).conv == "stencil"

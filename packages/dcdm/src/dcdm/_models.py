@@ -15,8 +15,10 @@ from jaxpapers_shared import checks
 #: two channels and no residual pair at full and half resolution, 4 and 8 channels with one
 #: residual pair at the two coarsest of 3 levels, and every convolution computed as fused
 #: shifted multiply-adds (``conv="stencil"``) instead of XLA:CPU's convolution, which is slow at a
-#: few channels. Not the paper's network: an option for solving on a CPU, where a forward pass of
-#: the 16-filter network costs 150-200 CG iterations.
+#: few channels. Not the paper's network: the cheapest configuration tried for solving on a CPU,
+#: where a forward pass of the 16-filter network costs 80-270 CG iterations. One apply costs
+#: 14-30 CG iterations, but trained at 32^2 its DCDM iteration stalls near a 1e-2 relative
+#: residual (README, Benchmarks): fast, not yet a converging solver.
 CPU_CONFIG = {"features": (2, 2, 4, 8), "levels": 3, "depth": (0, 0, 1, 1), "conv": "stencil"}
 
 
