@@ -9,12 +9,13 @@ A-orthogonalised against the last two, exact A-norm line search).
 """
 
 from dcdm._data import ritz_rhs
-from dcdm._models import DCDMNet
+from dcdm._models import CPU_CONFIG, DCDMNet
 from dcdm._poisson import PoissonOperator, box_obstacle, dense_matrix, laplacian
 from dcdm._solver import SolveInfo, cg, jacobi, solve, status_message
 from dcdm._train import direction_fn, scaled_residual_loss, train
 
 __all__ = [
+    "CPU_CONFIG",
     "DCDMNet",
     "PoissonOperator",
     "SolveInfo",

@@ -26,16 +26,21 @@ from jaxpapers_shared import experiment, timing
 TOL = 1e-4
 
 
-def _solvers(A, model, max_iter):
-    def dcdm_solve(state, b):
-        fn = _train.direction_fn(model, state=state)
-        return _solver.solve(A, b, fn, tol=TOL, max_iter=max_iter)
+def _solvers(A, models, max_iter):
+    """CG, Jacobi-PCG and one DCDM per network; every function takes ``(states, b)``."""
+
+    def dcdm_solver(name):
+        def run(states, b):
+            fn = _train.direction_fn(models[name], state=states[name])
+            return _solver.solve(A, b, fn, tol=TOL, max_iter=max_iter)
+
+        return run
 
     # No residual history for the baselines: it costs one more operator apply per iteration.
-    def cg(state, b):
+    def cg(states, b):
         return _solver.cg(A, b, tol=TOL, max_iter=20 * max_iter, residual_history=False)
 
-    def jacobi_pcg(state, b):
+    def jacobi_pcg(states, b):
         return _solver.cg(
             A,
             b,
@@ -45,13 +50,16 @@ def _solvers(A, model, max_iter):
             residual_history=False,
         )
 
-    return {"CG": jax.jit(cg), "Jacobi-PCG": jax.jit(jacobi_pcg), "DCDM": jax.jit(dcdm_solve)}
+    fns = {"CG": jax.jit(cg), "Jacobi-PCG": jax.jit(jacobi_pcg)}
+    fns.update({f"DCDM, {name}": jax.jit(dcdm_solver(name)) for name in models})
+    return fns
 
 
-def _train_net(ndim, n, features, steps, batch_size):
+def _train_net(ndim, n, steps, batch_size, **net):
     A = _poisson.laplacian((n,) * ndim)
-    model = _models.DCDMNet(ndim, features=features, rngs=nnx.Rngs(0))
+    model = _models.DCDMNet(ndim, rngs=nnx.Rngs(0), **net)
     rhs = _data.ritz_rhs(A, 4000 if ndim == 2 else 2000, jax.random.key(0))
+    t0 = time.perf_counter()
     model, _ = _train.train(
         model,
         A,
@@ -61,16 +69,16 @@ def _train_net(ndim, n, features, steps, batch_size):
         batch_size=batch_size,
         progress=lambda it: experiment.progress(it, desc=f"train at {n}^{ndim}"),
     )
-    return model
+    return model, time.perf_counter() - t0
 
 
-def _time_to_tol(model, shapes):
-    state = nnx.state(model)
-    rows = []
+def _time_to_tol(models, shapes):
+    state = {name: nnx.state(m) for name, m in models.items()}
+    rows, cg_ms_per_iter = [], {}
     for shape in experiment.progress(shapes, desc="grids"):
         A = _poisson.laplacian(shape)
         bs = _data.ritz_rhs(A, 3, jax.random.key(shape[0]))
-        fns = _solvers(A, model, max_iter=500)
+        fns = _solvers(A, models, max_iter=500)
         its = {name: [] for name in fns}
         conv = {name: [] for name in fns}
         first = {name: [] for name in fns}
@@ -91,6 +99,7 @@ def _time_to_tol(model, shapes):
             for name, seconds in measured.items():
                 times[name].append(seconds)
         t_cg, it_cg = float(np.mean(times["CG"])), float(np.mean(its["CG"]))
+        cg_ms_per_iter[shape] = 1e3 * t_cg / max(it_cg, 1)
         grid = f"{shape[0]}^{len(shape)}"
         for name in fns:
             it, t = float(np.mean(its[name])), float(np.mean(times[name]))
@@ -108,7 +117,7 @@ def _time_to_tol(model, shapes):
                     compile_s,
                 ]
             )
-    return timing.format_table(
+    table = timing.format_table(
         [
             "grid",
             "solver",
@@ -122,6 +131,23 @@ def _time_to_tol(model, shapes):
         ],
         rows,
     )
+    return table, cg_ms_per_iter
+
+
+def _profile(models, sizes, cg_ms_per_iter):
+    """One network apply on one grid (what a DCDM iteration adds) against one CG iteration."""
+    rows = []
+    for n in sizes:
+        x = jax.random.normal(jax.random.key(0), (1, n, n))
+        for name, model in models.items():
+            graphdef, state = nnx.split(model)
+            net = jax.jit(lambda s, x, graphdef=graphdef: nnx.merge(graphdef, s)(x))
+            t = timing.time_fn(net, state, x)
+            cg_ms = cg_ms_per_iter[(n, n)]
+            rows.append([f"{n}^2", name, 1e3 * t, cg_ms, 1e3 * t / cg_ms])
+    return timing.format_table(
+        ["grid", "network", "apply ms", "CG ms/iter", "apply / CG iter"], rows
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -129,21 +155,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = [64, 128] if quick else [64, 128, 256]
     sizes_3d = [32] if quick else [32, 64]
     print(f"devices: {jax.devices()}")
-    model = _train_net(2, 32, 16, 300 if quick else 2000, 16)
-    table_2d = _time_to_tol(model, [(n, n) for n in sizes])
-    print("\n2-D, time to 1e-4 (mean over 3 right-hand sides), network trained at 32^2:\n")
+    steps = 300 if quick else 2000
+    models, train_s = {}, {}
+    for name, net in [("paper net", {"features": 16}), ("CPU config", _models.CPU_CONFIG)]:
+        models[name], train_s[name] = _train_net(2, 32, steps, 16, **net)
+        params = sum(x.size for x in jax.tree.leaves(nnx.state(models[name], nnx.Param)))
+        print(f"{name}: {net}, {params} parameters, {steps} Adam steps in {train_s[name]:.0f} s")
+    table_2d, cg_ms = _time_to_tol(models, [(n, n) for n in sizes])
+    print("\n2-D, time to 1e-4 (mean over 3 right-hand sides), networks trained at 32^2:\n")
     print(table_2d)
-    graphdef, state = nnx.split(model)
-    net = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x))
-    thr = []
-    for n in sizes:
-        x = jax.random.normal(jax.random.key(0), (16, n, n))
-        t = timing.time_fn(net, state, x)
-        thr.append([f"{n}^2", 16, 16 / t, 1e3 * t / 16])
-    print("\nNetwork forward throughput (jit, batch 16):\n")
-    print(timing.format_table(["grid", "batch", "grids/s", "ms/grid"], thr))
-    model3 = _train_net(3, 16, 8, 100 if quick else 400, 8)
-    table_3d = _time_to_tol(model3, [(n, n, n) for n in sizes_3d])
+    print("\nProfile: one network apply (jit, one grid) vs one CG iteration:\n")
+    print(_profile(models, sizes, cg_ms))
+    model3, _ = _train_net(3, 16, 100 if quick else 400, 8, features=8)
+    table_3d, _ = _time_to_tol({"8-filter net": model3}, [(n, n, n) for n in sizes_3d])
     print("\n3-D, time to 1e-4 (mean over 3 right-hand sides), 8-filter network trained at 16^3:\n")
     print(table_3d)
 

@@ -13,10 +13,16 @@ network untrained (an untrained solve that does not converge counts as ``max_ite
 bound). Full mode also applies each seed's 32x32 network to 64x64 and to a 32x32 domain with a
 solid box, and trains one 3-D network per seed on a 16^3 7-point system (each <= 0.5x CG; bars
 for which the paper gives no number, reported with wall-clock times).
+
+Training is data-parallel (``jaxpapers_shared.devices``): the same command runs on one CPU,
+on simulated devices (``XLA_FLAGS=--xla_force_host_platform_device_count=8``) or as several
+processes (``make reproduce PKG=dcdm PROCS=2``). Full mode checkpoints every training run under
+``<out>/checkpoints``; ``--resume`` continues an interrupted run to the same numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -57,6 +63,11 @@ def _cg_iters(A, rhs, max_iter=2000):
     return np.asarray(info.iterations), np.asarray(info.residual_norms)
 
 
+def _checkpointer(exp, quick, name, every):
+    """Full-mode training runs take minutes each: checkpoint them (``--resume`` continues)."""
+    return contextlib.nullcontext() if quick else exp.checkpointer(name, every=every)
+
+
 def _mean_iters(it, conv, max_iter):
     """Mean iterations over right-hand sides; a solve that did not converge counts as max_iter."""
     return float(np.where(conv, it, max_iter).mean())
@@ -94,14 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             untrained.append(_mean_iters(un_it, un_conv, max_iter))
             exp.record(f"untrained_converged_seed{seed}", int(un_conv.sum()))
             t0 = time.perf_counter()
-            model, losses = _train.train(
-                model,
-                A,
-                train_rhs,
-                jax.random.key(seed + 1),
-                steps=steps,
-                progress=lambda it, seed=seed: experiment.progress(it, desc=f"train seed {seed}"),
-            )
+            with _checkpointer(exp, quick, f"train-seed{seed}", 500) as ckpt:
+                model, losses = _train.train(
+                    model,
+                    A,
+                    train_rhs,
+                    jax.random.key(seed + 1),
+                    steps=steps,
+                    progress=lambda it, seed=seed: experiment.progress(
+                        it, desc=f"train seed {seed}"
+                    ),
+                    checkpointer=ckpt,
+                )
             exp.record(f"train_seconds_seed{seed}", time.perf_counter() - t0)
             exp.record(f"final_loss_seed{seed}", losses[-1])
             it, conv, hist = _iters(A, test_rhs, model, max_iter)
@@ -186,17 +201,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if seed == seeds[0]:  # recorded only: 300 untrained 3-D iterations are slow
                     _, un3_conv, _ = _iters(A3, rhs3[2000:], model3, max_iter)
                     exp.record("3d_untrained_converged", int(un3_conv.sum()))
-                model3, _ = _train.train(
-                    model3,
-                    A3,
-                    rhs3[:2000],
-                    jax.random.key(seed + 4),
-                    steps=400,
-                    batch_size=8,
-                    progress=lambda it, seed=seed: experiment.progress(
-                        it, desc=f"train 3-D seed {seed}"
-                    ),
-                )
+                with _checkpointer(exp, quick, f"train-3d-seed{seed}", 100) as ckpt:
+                    model3, _ = _train.train(
+                        model3,
+                        A3,
+                        rhs3[:2000],
+                        jax.random.key(seed + 4),
+                        steps=400,
+                        batch_size=8,
+                        progress=lambda it, seed=seed: experiment.progress(
+                            it, desc=f"train 3-D seed {seed}"
+                        ),
+                        checkpointer=ckpt,
+                    )
                 it3, conv3, hist3 = _iters(A3, rhs3[2000:], model3, max_iter)
                 if seed == seeds[0]:
                     panels.append(("16^3 (3-D network)", cg3_hist[0], hist3[0]))
