@@ -16,7 +16,7 @@ from lpinn._residuals import (
     lagrangian_loss,
     lagrangian_residuals,
 )
-from lpinn._train import FitResult, fit
+from lpinn._train import FitResult, collocation_points, fit
 
 __all__ = [
     "MLP",
@@ -28,6 +28,7 @@ __all__ = [
     "LagrangianPINN",
     "burgers_reference",
     "characteristics_cross",
+    "collocation_points",
     "convection_diffusion_exact",
     "eulerian_loss",
     "eulerian_residual",

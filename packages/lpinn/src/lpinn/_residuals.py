@@ -100,6 +100,20 @@ def _check_form(form: str) -> None:
         raise ValueError(f"`form` must be 'mse' or 'official', got {form!r}.")
 
 
+def _grid_points(x: jax.Array, t: jax.Array, points) -> tuple[jax.Array, jax.Array]:
+    """The collocation points: the grid ``meshgrid(x, t)``, or ``points`` standing for it."""
+    if points is None:
+        return jnp.meshgrid(x, t, indexing="ij")
+    px, pt = points
+    if px.shape != pt.shape or px.size != x.size * t.size:
+        raise ValueError(
+            f"`points` must be two arrays of one shape holding the {x.size} x {t.size} grid's "
+            f"{x.size * t.size} points (lpinn.collocation_points), got shapes {px.shape} and "
+            f"{pt.shape}."
+        )
+    return px, pt
+
+
 def lagrangian_loss(
     model,
     pde: PDE,
@@ -109,6 +123,7 @@ def lagrangian_loss(
     *,
     form: LossForm = "mse",
     derivatives: Literal["physical", "label"] = "physical",
+    points: tuple[jax.Array, jax.Array] | None = None,
 ) -> jax.Array:
     """The LPINN training loss on the full (label x time) grid.
 
@@ -119,13 +134,17 @@ def lagrangian_loss(
     Args:
       model: ``model(x0, t) -> (U, X)``.
       x0: (n,) labels; t: (m,) times; u0_values: (n,) initial condition at the labels.
+      points: the grid's n m collocation points ``(x0, t)`` in any order and sharding
+        (:func:`lpinn.collocation_points`, the batch of ``fit(..., batch=points)``), used for
+        the residuals instead of ``meshgrid(x0, t)``: the same loss, with the residual terms
+        computed where the points live. The initial-condition terms stay on the labels.
     """
     _check_form(form)
     if u0_values.shape != x0.shape:
         raise ValueError(
             f"`u0_values` must have the labels' shape {x0.shape}, got {u0_values.shape}."
         )
-    grid_x, grid_t = jnp.meshgrid(x0, t, indexing="ij")
+    grid_x, grid_t = _grid_points(x0, t, points)
     r_x, r_u = lagrangian_residuals(model, pde, grid_x, grid_t, derivatives=derivatives)
     u_init, x_init = model(x0, jnp.zeros_like(x0))
     w_rx, w_ru, w_ic = (10.0, 1.0, 1000.0) if form == "official" else (1.0, 1.0, 100.0)
@@ -137,16 +156,25 @@ def lagrangian_loss(
 
 
 def eulerian_loss(
-    model, pde: PDE, x: jax.Array, t: jax.Array, u0_values: jax.Array, *, form: LossForm = "mse"
+    model,
+    pde: PDE,
+    x: jax.Array,
+    t: jax.Array,
+    u0_values: jax.Array,
+    *,
+    form: LossForm = "mse",
+    points: tuple[jax.Array, jax.Array] | None = None,
 ) -> jax.Array:
     """The PINN baseline's loss: residual + 100 x IC misfit (``"mse"``), or ``||r|| + 1000
-    ||u(., 0) - u0||`` (``"official"``, the LPINN's norms applied to the one residual)."""
+    ||u(., 0) - u0||`` (``"official"``, the LPINN's norms applied to the one residual).
+    ``points``: the grid's collocation points standing for ``meshgrid(x, t)``, as in
+    :func:`lagrangian_loss`."""
     _check_form(form)
     if u0_values.shape != x.shape:
         raise ValueError(
             f"`u0_values` must have the grid's shape {x.shape}, got {u0_values.shape}."
         )
-    grid_x, grid_t = jnp.meshgrid(x, t, indexing="ij")
+    grid_x, grid_t = _grid_points(x, t, points)
     residual = eulerian_residual(model, pde, grid_x, grid_t)
     w_ic = 1000.0 if form == "official" else 100.0
     return _norm(residual, form) + w_ic * _norm(model(x, jnp.zeros_like(x)) - u0_values, form)

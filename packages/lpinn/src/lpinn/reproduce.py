@@ -18,6 +18,12 @@ Quick (c = 30, one seed, fewer steps on a coarser grid): LPINN < 0.15 and <= 0.1
 The PINN's failure (relative L2 > 0.3 for c >= 30; quick: > 0.5) is a fact about the baseline,
 shown as a control. Full mode also reports viscous Burgers (nu = 0.01) against a spectral
 reference, without a pass criterion.
+
+Training is data-parallel (``jaxpapers_shared.devices``): the grid's collocation points are split
+over every device of every process along the label axis, so the same command runs on one CPU,
+on simulated devices (``XLA_FLAGS=--xla_force_host_platform_device_count=8``) or as several
+processes (``make reproduce PKG=lpinn PROCS=2``). Full mode checkpoints every training run every
+500 Adam steps under ``<out>/checkpoints/``; ``--resume`` continues from there.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from lpinn._models import EulerianPINN, LagrangianPINN
 from lpinn._pde import Burgers, Convection, grid, sine
 from lpinn._reference import burgers_reference, convection_diffusion_exact
 from lpinn._residuals import eulerian_loss, lagrangian_loss
-from lpinn._train import fit
+from lpinn._train import collocation_points, fit
 
 with experiment.reproduce_imports("lpinn"):
     import matplotlib  # noqa: F401  (figures)
@@ -59,6 +65,7 @@ class Config:
     burgers: bool = True
 
 
+CHECKPOINT_EVERY = 500  # Adam steps between checkpoints (full mode; ~25 s of CPU per model)
 QUICK = Config(num_x=32, num_t=25, steps=1500, speeds=(30.0,), num_seeds=1, burgers=False)
 QUICK_DIFFERENCES = (
     "c = 30 only, one seed, a 32 x 25 grid and 1500 Adam steps instead of c in {10, 30, 50}, "
@@ -69,26 +76,40 @@ QUICK_DIFFERENCES = (
 )
 
 
-def train_pair(pde, u0, x, t, reference, cfg: Config, seed: int, *, derivatives="physical"):
-    """Trains the PINN and the LPINN on one problem; returns their errors and the LPINN model."""
+def train_pair(
+    pde, u0, x, t, reference, cfg: Config, seed: int, *, derivatives="physical", exp=None, tag=""
+):
+    """Trains the PINN and the LPINN on one problem; returns their errors and the LPINN model.
+
+    Data-parallel: the grid's collocation points are split over every device (of every
+    process). With ``exp`` (full mode) each training run is checkpointed under
+    ``<out>/checkpoints/<tag>-<model>-seed<seed>`` and resumes with ``--resume``.
+    """
     u0_values = u0(x)
-    pinn = EulerianPINN(cfg.width, 4, rngs=nnx.Rngs(seed))
-    pinn = fit(
-        lambda m: eulerian_loss(m, pde, x, t, u0_values),
-        pinn,
-        steps=cfg.steps,
-        learning_rate=cfg.learning_rate,
-        desc=f"PINN seed {seed}",
-    ).model
+    points = collocation_points(x, t)
+
+    def train(name, model, loss):
+        kwargs = dict(steps=cfg.steps, learning_rate=cfg.learning_rate, batch=points)
+        if exp is None:
+            return fit(loss, model, desc=f"{name} seed {seed}", **kwargs).model
+        with exp.checkpointer(f"{tag}-{name}-seed{seed}", every=CHECKPOINT_EVERY) as ckpt:
+            if ckpt.latest_step:
+                exp.log(f"   resuming {name} seed {seed} at step {ckpt.latest_step}")
+            return fit(loss, model, desc=f"{name} seed {seed}", checkpointer=ckpt, **kwargs).model
+
+    pinn = train(
+        "PINN",
+        EulerianPINN(cfg.width, 4, rngs=nnx.Rngs(seed)),
+        lambda m, pts: eulerian_loss(m, pde, x, t, u0_values, points=pts),
+    )
     pinn_pred = pinn(*jnp.meshgrid(x, t, indexing="ij"))
-    lpinn = LagrangianPINN(cfg.width, 4, 2, rngs=nnx.Rngs(seed))
-    lpinn = fit(
-        lambda m: lagrangian_loss(m, pde, x, t, u0_values, derivatives=derivatives),
-        lpinn,
-        steps=cfg.steps,
-        learning_rate=cfg.learning_rate,
-        desc=f"LPINN seed {seed}",
-    ).model
+    lpinn = train(
+        "LPINN",
+        LagrangianPINN(cfg.width, 4, 2, rngs=nnx.Rngs(seed)),
+        lambda m, pts: lagrangian_loss(
+            m, pde, x, t, u0_values, derivatives=derivatives, points=pts
+        ),
+    )
     lpinn_pred = predict_eulerian(lpinn, x, t, x)
     return {
         "pinn": relative_l2(pinn_pred, reference),
@@ -160,11 +181,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lpinn", paper=PAPER, args=args, seeds=seeds, quick_differences=QUICK_DIFFERENCES
     )
     x, t = grid(cfg.num_x, cfg.num_t)
+    checkpointing = None if args.quick else exp  # quick runs (~20 s) are not checkpointed
     errors = {}
     for c in cfg.speeds:
         with exp.section(f"convection c={c:g}"):
             reference = convection_diffusion_exact(sine, c, 0.0, x, t)
-            runs = [train_pair(Convection(c), sine, x, t, reference, cfg, s) for s in seeds]
+            runs = [
+                train_pair(
+                    Convection(c), sine, x, t, reference, cfg, s, exp=checkpointing, tag=f"c{c:g}"
+                )
+                for s in seeds
+            ]
             errors[c] = {k: [r[k] for r in runs] for k in ("pinn", "lpinn")}
             exp.record(f"convection_c{c:g}", errors[c])
             exp.record(
@@ -211,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with exp.section("viscous Burgers nu=0.01 (reported, no pass criterion)"):
             pde = Burgers(0.01)
             reference = burgers_reference(sine, pde.nu, x, t)
-            run = train_pair(pde, sine, x, t, reference, cfg, seeds[0])
+            run = train_pair(
+                pde, sine, x, t, reference, cfg, seeds[0], exp=checkpointing, tag="burgers"
+            )
             exp.record(
                 "burgers_nu0.01",
                 {"seed": seeds[0], "pinn": run["pinn"], "lpinn": run["lpinn"]},
