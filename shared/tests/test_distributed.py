@@ -3,7 +3,7 @@
 One launch covers both: two processes with four simulated CPU devices each (a mesh of 8 devices
 over 2 hosts) train four data-parallel steps, with a batch-mean loss and with a per-example loss
 (process 0 prints the results, compared with the same training run in this process on one
-device), then process 1 dies mid-training and the launcher must stop the survivor, which would
+device), write and read back a checkpoint together, then process 1 dies mid-training and the launcher must stop the survivor, which would
 otherwise wait forever in a collective.
 """
 
@@ -48,11 +48,26 @@ TRAIN_STEPS = textwrap.dedent(
 )
 
 SCRIPT = (
-    "import json, os, sys\nfrom jaxpapers_shared import devices\nmulti = devices.initialize()\n"
+    "import json, os, sys\nimport numpy as np\nfrom jaxpapers_shared import devices\n"
+    "multi = devices.initialize()\n"
     + TRAIN_STEPS
     + textwrap.dedent(
         """
         import numpy as np
+        # A checkpoint with host-local leaves (a step counter, NumPy losses) and a key, written
+        # by both processes together and read back.
+        from jaxpapers_shared import checkpoint
+        state = {"params": p, "step": 4, "losses": np.arange(4.0, dtype=np.float32),
+                 "key": jax.random.key(7)}
+        like = {"params": p, "step": 0, "losses": np.zeros(4, np.float32), "key": k1}
+        with checkpoint.Checkpointer(os.environ["CKPT_DIR"], every=4) as ckpt:
+            ckpt.save(4, state)
+        with checkpoint.Checkpointer(os.environ["CKPT_DIR"], every=4, resume=True) as ckpt:
+            back = ckpt.restore(like)
+        assert int(back["step"]) == 4 and back["step"].is_fully_addressable
+        np.testing.assert_array_equal(back["losses"], state["losses"])
+        np.testing.assert_array_equal(jax.random.key_data(back["key"]),
+                                      jax.random.key_data(state["key"]))
         if devices.is_main_process():
             assert len(devices.shard_batch(batch, mesh)["x"].sharding.device_set) == 8
             assert all(v.sharding.is_fully_replicated for v in p.values())
@@ -70,7 +85,7 @@ SCRIPT = (
 )
 
 
-def test_two_processes_match_one_and_a_dead_process_stops_both():
+def test_two_processes_match_one_and_a_dead_process_stops_both(tmp_path):
     cmd = [sys.executable, str(LAUNCH), "--procs", "2", "--timeout", "240", "--"]
     start = time.monotonic()
     proc = subprocess.run(
@@ -81,6 +96,7 @@ def test_two_processes_match_one_and_a_dead_process_stops_both():
         env=dict(
             os.environ,
             DIE_AT_STEP="6",
+            CKPT_DIR=str(tmp_path / "checkpoints"),
             XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4",
         ),
     )

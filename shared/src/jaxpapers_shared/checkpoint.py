@@ -14,7 +14,8 @@ gives (every step is a pure function of that state)::
 
 Checkpoints are written by Orbax (the library Flax uses), asynchronously, one folder per step,
 keeping the newest ``keep``; with several processes every process calls ``save`` and Orbax
-coordinates the write. Typed PRNG keys are stored as their raw key data and rebuilt on restore.
+coordinates the write (host-local leaves, such as a step counter, are stored replicated and come
+back host-local). Typed PRNG keys are stored as their raw key data and rebuilt on restore.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import jax
 
-from jaxpapers_shared import checks
+from jaxpapers_shared import checks, devices
 
 __all__ = ["Checkpointer"]
 
@@ -36,10 +37,35 @@ def _is_key(leaf: Any) -> bool:
     return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
+def _is_global(leaf: Any) -> bool:
+    return isinstance(leaf, jax.Array) and not leaf.is_fully_addressable
+
+
 def _to_storable(tree: PyTree) -> PyTree:
-    return jax.tree.map(
-        lambda x: jax.random.key_data(x) if _is_key(x) else jax.numpy.asarray(x), tree
-    )
+    """Raw key data for keys; with several processes, leaves that live on one host only (a
+    step counter, a NumPy array of losses) become arrays replicated over every process's
+    devices, which Orbax can write (it refuses host-local arrays in a multi-process run)."""
+    multi = jax.process_count() > 1
+    mesh = devices.make_mesh() if multi else None
+
+    def storable(x):
+        x = jax.random.key_data(x) if _is_key(x) else x
+        if multi and not _is_global(x):
+            return devices.replicate(jax.numpy.asarray(x), mesh)
+        return jax.numpy.asarray(x)
+
+    return jax.tree.map(storable, tree)
+
+
+def _from_storable(like: PyTree, restored: PyTree) -> PyTree:
+    """Undoes :func:`_to_storable` leaf by leaf, following ``like``."""
+
+    def leaf(ref, x):
+        if jax.process_count() > 1 and not _is_global(ref):
+            x = jax.numpy.asarray(x.addressable_data(0))  # replicated: every copy is the value
+        return jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref)) if _is_key(ref) else x
+
+    return jax.tree.map(leaf, like, restored)
 
 
 class Checkpointer:
@@ -71,6 +97,10 @@ class Checkpointer:
         self.resume = resume
         if not resume and self.directory.exists() and jax.process_index() == 0:
             shutil.rmtree(self.directory)
+        if jax.process_count() > 1:  # no process creates the folder before process 0 clears it
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"jaxpapers checkpoint {self.directory}")
         self._ocp = ocp
         self._manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
@@ -105,13 +135,7 @@ class Checkpointer:
             _to_storable(like),
         )
         restored = self._manager.restore(step, args=self._ocp.args.StandardRestore(target))
-        return jax.tree.map(
-            lambda ref, x: (
-                jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref)) if _is_key(ref) else x
-            ),
-            like,
-            restored,
-        )
+        return _from_storable(like, restored)
 
     def close(self) -> None:
         """Waits for pending asynchronous writes and releases the manager."""
