@@ -1,0 +1,3 @@
+"""Scaling physics-informed hard constraints with mixture-of-experts."""
+
+__all__: list[str] = []

@@ -1,0 +1,87 @@
+"""Training the three arms (PI-SC, PI-HC, PI-HC-MoE) on the physics loss, and evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxpapers_shared import checks, devices
+
+from hard_constraint_moe.constraint import MoEHardConstraint
+from hard_constraint_moe.models import inputs
+from hard_constraint_moe.pde import grid, physics_loss
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """A method: ``constraint=None`` is the soft constraint (one output channel)."""
+
+    name: str
+    model: object
+    constraint: MoEHardConstraint | None = None
+
+
+def predict(arm: Arm, params, u0: jax.Array, nt: int, key: jax.Array) -> jax.Array:
+    """``u[nt, nx]`` for one initial condition."""
+    out = arm.model.apply(params, inputs(u0, nt))
+    if arm.constraint is None:
+        return out[..., 0]
+    u, _, _ = arm.constraint.solve(out, u0, key)
+    return u
+
+
+def make_loss(arm: Arm, pde, nt: int, nx: int):
+    """``loss(params, (u0, key))`` for one example: the physics loss on the full grid."""
+    _, _, dt, dx = grid(nt, nx, pde.t_max)
+
+    def loss(params, example):
+        u0, key = example
+        return physics_loss(pde, predict(arm, params, u0, nt, key), u0, dt, dx)
+
+    return loss
+
+
+def train(arm: Arm, pde, train_u0: np.ndarray, nt: int, *, steps: int, batch: int, lr: float,
+          seed: int, decay: float = 0.1):  # fmt: skip
+    """Adam with exponential decay (``lr -> decay * lr`` over ``steps``); returns ``(params, losses)``."""
+    checks.integer(steps, "steps", minimum=1)
+    checks.integer(batch, "batch", minimum=1)
+    checks.positive(lr, "lr")
+    nx = train_u0.shape[1]
+    key = jax.random.PRNGKey(seed)
+    params = arm.model.init(key)
+    sched = optax.exponential_decay(lr, steps, decay)
+    opt = optax.adam(sched)
+    state = opt.init(params)
+    step = devices.data_parallel_step(make_loss(arm, pde, nt, nx), opt, per_example=True)
+    data = jnp.asarray(train_u0)
+
+    @jax.jit
+    def run(params, state):
+        def body(carry, i):
+            p, s = carry
+            k = jax.random.fold_in(key, i)
+            idx = jax.random.choice(k, data.shape[0], (batch,), replace=False)
+            keys = jax.random.split(jax.random.fold_in(k, 1), batch)
+            p, s, loss = step(p, s, (data[idx], keys))
+            return (p, s), loss
+
+        (p, s), losses = jax.lax.scan(body, (params, state), jnp.arange(steps))
+        return p, losses
+
+    params, losses = run(params, state)
+    return params, np.asarray(losses)
+
+
+def evaluate(arm: Arm, params, test_u0: np.ndarray, reference: np.ndarray, seed: int = 0):
+    """Per-IC relative L2 error ``||u - u_ref|| / ||u_ref||`` and the predictions."""
+    nt = reference.shape[1]
+    keys = jax.random.split(jax.random.PRNGKey(10_000 + seed), test_u0.shape[0])
+    pred = jax.jit(jax.vmap(lambda u0, k: predict(arm, params, u0, nt, k)))(jnp.asarray(test_u0), keys)
+    pred = np.asarray(pred)
+    err = np.linalg.norm((pred - reference).reshape(len(pred), -1), axis=1)
+    return err / np.linalg.norm(reference.reshape(len(pred), -1), axis=1), pred
