@@ -22,10 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpapers_shared import checks, implicit
-
 from hard_constraint_moe import router
 from hard_constraint_moe.pde import derivative_bases, grid
+from jaxpapers_shared import checks, implicit
 
 #: Floor of the initial-condition values that the (relative) IC residual divides by.
 IC_FLOOR = 1e-2
@@ -104,7 +103,9 @@ def levenberg_marquardt(residual_fn, omega0, args, *, tol, max_iter, damping) ->
         r_new, j_new = linearise(w_new)
         better = jnp.sum(r_new**2) < jnp.sum(r**2)
         better = better & jnp.all(jnp.isfinite(r_new))
-        w, r, j = jax.tree.map(lambda a, b: jnp.where(better, a, b), (w_new, r_new, j_new), (w, r, j))
+        w, r, j = jax.tree.map(
+            lambda a, b: jnp.where(better, a, b), (w_new, r_new, j_new), (w, r, j)
+        )
         lam = jnp.where(better, lam / 3.0, lam * 4.0)
         return w, r, j, lam, k + 1, gnorm(r, j)
 
@@ -120,7 +121,7 @@ def _check_basis(basis, num_basis: int, u0) -> None:
     if u0.shape != basis.shape[1:2]:
         raise ValueError(f"`u0` must have shape ({basis.shape[1]},) (nx), got {u0.shape}.")
     for name, a in (("basis", basis), ("u0", u0)):
-        if checks.is_concrete(a) and not bool(jnp.all(jnp.isfinite(a))):
+        if checks.is_concrete(a) and not np.all(np.isfinite(np.asarray(a))):
             raise ValueError(f"`{name}` contains NaN or inf values.")
 
 
@@ -235,7 +236,9 @@ class MoEHardConstraint:
 
         def sample(block, mask, key):
             flat = block.reshape(-1, 3 * n)
-            scores = jax.random.gumbel(key, (mask.size,)) + jnp.where(mask.reshape(-1), 0.0, -jnp.inf)
+            scores = jax.random.gumbel(key, (mask.size,)) + jnp.where(
+                mask.reshape(-1), 0.0, -jnp.inf
+            )
             _, idx = jax.lax.top_k(scores, self.points_per_expert)
             return flat[idx]
 
@@ -253,7 +256,10 @@ class MoEHardConstraint:
         else:
             ic_w = jnp.asarray(owner_of[0][None] == experts[:, None], basis.dtype)
             bc_w = np.stack(
-                [owner_of[1:, 0][None] == experts[:, None], owner_of[1:, -1][None] == experts[:, None]],
+                [
+                    owner_of[1:, 0][None] == experts[:, None],
+                    owner_of[1:, -1][None] == experts[:, None],
+                ],
                 axis=-1,
             )
             bc_w = jnp.asarray(bc_w, basis.dtype)
@@ -266,7 +272,9 @@ class MoEHardConstraint:
 
     # ------------------------------------------------------------------ public
 
-    def solve(self, basis: jax.Array, u0: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array, Info]:
+    def solve(
+        self, basis: jax.Array, u0: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, jax.Array, Info]:
         """``(u[nt, nx], omega[K, N], info)`` for one basis ``[nt, nx, N]`` and IC ``u0[nx]``."""
         basis = jnp.asarray(basis)
         u0 = jnp.asarray(u0, basis.dtype)
@@ -276,7 +284,9 @@ class MoEHardConstraint:
         omegas, iters, gnorm, conv = jax.vmap(one)(pts, ic_w, bc_w)
         blocks = router.partition(basis, self.splits)
         u = router.unpartition(jnp.einsum("kabn,kn->kab", blocks, omegas), self.splits)
-        obj = self.expert_objectives(basis, u0, key, omegas, _args=(pts, ic_w, bc_w, ic_b, u0_, bc_l, bc_r, bc_p, dx))
+        obj = self.expert_objectives(
+            basis, u0, key, omegas, _args=(pts, ic_w, bc_w, ic_b, u0_, bc_l, bc_r, bc_p, dx)
+        )
         return u, omegas, Info(iters, gnorm, conv, obj)
 
     def expert_objectives(self, basis, u0, key, omegas, _args=None) -> jax.Array:
@@ -297,11 +307,15 @@ class MoEHardConstraint:
 class HardConstraint(MoEHardConstraint):
     """PI-HC: one global hard constraint (the ``K = 1`` case), ``points`` sampled on the grid."""
 
-    def __init__(self, pde, num_basis: int, points: int = 256, solver_options: SolverOptions | None = None):
+    def __init__(
+        self, pde, num_basis: int, points: int = 256, solver_options: SolverOptions | None = None
+    ):
         super().__init__(pde, num_basis, (1, 1), points, True, solver_options)
 
 
-def unrolled_gauss_newton(constraint: MoEHardConstraint, basis, u0, key, steps: int = 30) -> jax.Array:
+def unrolled_gauss_newton(
+    constraint: MoEHardConstraint, basis, u0, key, steps: int = 30
+) -> jax.Array:
     """``u`` from ``steps`` fixed Gauss-Newton iterations per expert, differentiated by unrolling.
 
     A reference for the IFT backward (which never differentiates the solver loop).
@@ -324,5 +338,3 @@ def unrolled_gauss_newton(constraint: MoEHardConstraint, basis, u0, key, steps: 
     omegas = jax.vmap(one)(pts, ic_w, bc_w)
     blocks = router.partition(basis, constraint.splits)
     return router.unpartition(jnp.einsum("kabn,kn->kab", blocks, omegas), constraint.splits)
-
-

@@ -51,7 +51,9 @@ class BasisFNO:
             k1, k2 = jax.random.split(keys[3 + 2 * i])
             shape = (2, mt, mx, w, w)  # low and high t-frequencies
             spec = scale * (jax.random.uniform(k1, shape) + 1j * jax.random.uniform(k2, shape))
-            blocks.append({"spec_re": spec.real, "spec_im": spec.imag, "lin": _dense(keys[4 + 2 * i], w, w)})
+            blocks.append(
+                {"spec_re": spec.real, "spec_im": spec.imag, "lin": _dense(keys[4 + 2 * i], w, w)}
+            )
         return {
             "lift": _dense(keys[0], 3, w),
             "blocks": blocks,

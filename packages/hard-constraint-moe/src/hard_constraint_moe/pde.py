@@ -132,8 +132,4 @@ def physics_loss(pde, u: jax.Array, u0: jax.Array, dt: float, dx: float) -> jax.
     ic = u[0] - u0
     bc_left = u[1:, 0] - pde.left_value
     bc_right = pde.right_bc(u[1:, -1], u[1:, -2], dx)
-    return (
-        jnp.mean(r**2)
-        + jnp.mean(ic**2)
-        + 0.5 * (jnp.mean(bc_left**2) + jnp.mean(bc_right**2))
-    )
+    return jnp.mean(r**2) + jnp.mean(ic**2) + 0.5 * (jnp.mean(bc_left**2) + jnp.mean(bc_right**2))

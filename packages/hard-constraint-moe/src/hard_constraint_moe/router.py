@@ -13,10 +13,14 @@ def check_splits(splits: Sequence[int], shape: Sequence[int]) -> tuple[int, ...]
     """Validates ``splits`` (parts per grid axis) against the grid ``shape``."""
     splits = tuple(splits)
     if len(splits) != len(shape):
-        raise ValueError(f"`splits` must have one entry per grid axis {tuple(shape)}, got {splits}.")
+        raise ValueError(
+            f"`splits` must have one entry per grid axis {tuple(shape)}, got {splits}."
+        )
     for i, (s, n) in enumerate(zip(splits, shape, strict=True)):
         if not isinstance(s, (int,)) or isinstance(s, bool) or s < 1:
-            raise ValueError(f"`splits[{i}]` must be an integer >= 1 (no empty subdomains), got {s!r}.")
+            raise ValueError(
+                f"`splits[{i}]` must be an integer >= 1 (no empty subdomains), got {s!r}."
+            )
         if n % s:
             raise ValueError(
                 f"`splits[{i}]` = {s} must divide the grid axis of size {n} exactly "
@@ -31,7 +35,9 @@ def splits_from_bounds(bounds: Sequence[Sequence[int]], shape: Sequence[int]) ->
     Raises ``ValueError`` for overlapping, empty, gapped or unequal subdomains.
     """
     if len(bounds) != len(shape):
-        raise ValueError(f"`bounds` must have one entry per grid axis {tuple(shape)}, got {bounds}.")
+        raise ValueError(
+            f"`bounds` must have one entry per grid axis {tuple(shape)}, got {bounds}."
+        )
     splits = []
     for i, (b, n) in enumerate(zip(bounds, shape, strict=True)):
         b = [int(v) for v in b]
@@ -39,7 +45,9 @@ def splits_from_bounds(bounds: Sequence[Sequence[int]], shape: Sequence[int]) ->
             raise ValueError(f"`bounds[{i}]` must start at 0 and end at {n}, got {b}.")
         widths = [hi - lo for lo, hi in zip(b[:-1], b[1:], strict=True)]
         if any(w < 0 for w in widths):
-            raise ValueError(f"`bounds[{i}]` = {b} has overlapping subdomains (cuts must increase).")
+            raise ValueError(
+                f"`bounds[{i}]` = {b} has overlapping subdomains (cuts must increase)."
+            )
         if any(w == 0 for w in widths):
             raise ValueError(f"`bounds[{i}]` = {b} has an empty subdomain.")
         if len(set(widths)) != 1:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxpapers_shared import checks, devices
-
 from hard_constraint_moe.constraint import MoEHardConstraint
 from hard_constraint_moe.models import inputs
 from hard_constraint_moe.pde import grid, physics_loss
+from jaxpapers_shared import checks, devices
+
+#: The networks are tiny: XLA's backend optimisation passes cost more compile time than they save.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +63,7 @@ def train(arm: Arm, pde, train_u0: np.ndarray, nt: int, *, steps: int, batch: in
     step = devices.data_parallel_step(make_loss(arm, pde, nt, nx), opt, per_example=True)
     data = jnp.asarray(train_u0)
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
     def run(params, state):
         def body(carry, i):
             p, s = carry
@@ -81,7 +84,8 @@ def evaluate(arm: Arm, params, test_u0: np.ndarray, reference: np.ndarray, seed:
     """Per-IC relative L2 error ``||u - u_ref|| / ||u_ref||`` and the predictions."""
     nt = reference.shape[1]
     keys = jax.random.split(jax.random.PRNGKey(10_000 + seed), test_u0.shape[0])
-    pred = jax.jit(jax.vmap(lambda u0, k: predict(arm, params, u0, nt, k)))(jnp.asarray(test_u0), keys)
+    fn = jax.vmap(lambda u0, k: predict(arm, params, u0, nt, k))
+    pred = jax.jit(fn, compiler_options=FAST_COMPILE)(jnp.asarray(test_u0), keys)
     pred = np.asarray(pred)
     err = np.linalg.norm((pred - reference).reshape(len(pred), -1), axis=1)
     return err / np.linalg.norm(reference.reshape(len(pred), -1), axis=1), pred
