@@ -69,7 +69,8 @@ def claim_a(exp: experiment.Experiment) -> None:
     u0 = jnp.asarray(R.random_initial_conditions(7, 1, nx)[0])
     model = M.BasisMLP(n, hidden=8)
     params = model.init(jax.random.PRNGKey(0))
-    moe = C.MoEHardConstraint(pde, n, (1, 4), 6)
+    # a tight LM tolerance: finite differences of the loss resolve the solver's stopping error
+    moe = C.MoEHardConstraint(pde, n, (1, 4), 6, solver_options=C.SolverOptions(tol=1e-12))
     key = jax.random.PRNGKey(1)
     _, _, dt, dx = P.grid(nt, nx, pde.t_max)
     x_in = M.inputs(u0, nt)
@@ -82,17 +83,17 @@ def claim_a(exp: experiment.Experiment) -> None:
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     v = jax.random.normal(jax.random.PRNGKey(2), flat.shape)
     v = v / jnp.linalg.norm(v)
-    eps = 1e-5
+    eps = 1e-4
 
     @jax.jit
     def derivatives(flat):
         g_ift = jnp.vdot(jax.flatten_util.ravel_pytree(jax.grad(loss)(unravel(flat)))[0], v)
         g_unr = jax.grad(lambda p: loss(p, True))(unravel(flat))
-        g_unr = jnp.vdot(jax.flatten_util.ravel_pytree(g_unr)[0], v)
-        fd = (loss(unravel(flat + eps * v)) - loss(unravel(flat - eps * v))) / (2 * eps)
-        return g_ift, g_unr, fd
+        return g_ift, jnp.vdot(jax.flatten_util.ravel_pytree(g_unr)[0], v)
 
-    g_ift, g_unr, fd = derivatives(flat)
+    g_ift, g_unr = derivatives(flat)
+    value = jax.jit(lambda f: loss(unravel(f)))
+    fd = (value(flat + eps * v) - value(flat - eps * v)) / (2 * eps)
     exp.claim(
         "A(i) IFT gradient of the loss = finite differences (relative error < 1e-4)",
         reference="IFT backward of the constraint layer (section 3.1)",
