@@ -6,7 +6,7 @@ process keeps about one core busy, so two processes on two cores take ~0.6x the 
 Prints each package's time (flagging any over the 75 s contract, with its slowest tests), each
 quick reproduction's time as pytest measured it (flagging any over 45 s), the output of failing
 packages, and one closing line ``jaxpapers: N passed, N failed, N skipped``; exits 1 on failure.
-Test processes compile with ``--xla_backend_optimization_level=0`` (see ``run_one``).
+Test processes compile with cheaper XLA CPU settings (see ``COMPILE_FLAGS`` and ``run_one``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 75.0
-FAST_COMPILE = "--xla_backend_optimization_level=0"
+# Test programs are tiny and compiled once, so compile time dominates a test run. One codegen
+# thread always (two test processes already share two cores). Two cheaper settings are on unless
+# a package's `[tool.jaxpapers]` table turns them off: backend optimisation level 0
+# (`fast-compile = false` turns it off) and XLA's legacy instead of its MLIR fusion emitters
+# (`legacy-emitters = false`). Together they cut shared's test CPU time 93 -> 44 s; a package
+# whose tests run long compiled loops runs them slower in such code (lpinn's quick reproduction:
+# 27 s with XLA's defaults, 58 s with both) and turns them off.
+COMPILE_FLAGS = "--xla_cpu_parallel_codegen_split_count=1"
+CHEAP_COMPILE = {
+    "fast-compile": "--xla_backend_optimization_level=0",
+    "legacy-emitters": "--xla_cpu_use_fusion_emitters=false",
+}
 COUNT = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
 
 
@@ -39,9 +50,12 @@ def targets(names: list[str]) -> list[Path]:
     return [available[n] for n in names]
 
 
-def fast_compile(path: Path) -> bool:
+def xla_flags(path: Path) -> str:
+    """The XLA flags for a package's test process (its ``[tool.jaxpapers]`` opt-outs applied)."""
     config = tomllib.loads((path / "pyproject.toml").read_text())
-    return bool(config.get("tool", {}).get("jaxpapers", {}).get("fast-compile", True))
+    options = config.get("tool", {}).get("jaxpapers", {})
+    cheap = [flag for key, flag in CHEAP_COMPILE.items() if options.get(key, True)]
+    return " ".join([COMPILE_FLAGS, *cheap])
 
 
 def run_one(path: Path) -> tuple[str, int, float, dict[str, int], str]:
@@ -50,12 +64,8 @@ def run_one(path: Path) -> tuple[str, int, float, dict[str, int], str]:
     # Two test processes share two cores: a multi-threaded OpenBLAS in each makes them fight
     # (small eigenproblems measured 15-30x slower under load). One BLAS thread per process.
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # Test sizes are tiny, so XLA's backend optimisation passes cost more CPU than the compiled
-    # programs ever run (measured: -28% CPU on cgs's quick reproduction, -8% on shared's tests).
-    # Results agree up to float rounding; reproduce/bench runs keep the default level. A package
-    # whose tests run long compiled loops opts out with `[tool.jaxpapers] fast-compile = false`.
-    if fast_compile(path):
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+    # Results agree up to float rounding; reproduce/bench runs keep XLA's defaults.
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla_flags(path)}".strip()
     proc = subprocess.run(
         [
             sys.executable,

@@ -1,27 +1,29 @@
-"""Benchmarks TOPO: candidate scoring (vmap vs a loop of span refits) and TOPO vs NOTEARS runtime.
+"""Benchmarks TOPO's candidate scoring and run time against d, and NOTEARS against the official code.
 
-``python -m topo_swaps.bench [--quick]``. Markdown tables; every ratio compares two warm runs
-(compilation done) on the same precomputed inputs, and compile time is reported in its own
-column, never inside a ratio:
+``python -m topo_swaps.bench [--quick]``. Markdown tables; every ratio compares warm runs on the
+same precomputed inputs, and compile time is reported in its own column, never inside a ratio:
 
-1. Candidate swaps scored per second, both from the same Gram matrix ``C = X^T X / n``, order and
-   candidate pairs: TOPO's vectorised step (all candidates in one jitted ``vmap``, every column
-   re-solved) vs a NumPy loop of span refits (per candidate, only the nodes between the swapped
-   positions are re-solved, as the official code does).
-2. Runtime vs d (ER2, n = 1000): TOPO from a random order and NOTEARS-linear (l1 = 0.1) on the
-   same data ``X``, each run twice; the second (warm) run is timed, first-run minus warm time is
-   the compile time. Refit scores and SHDs of the warm runs.
-3. Time-to-score: seconds until TOPO's warm run first reaches NOTEARS's final refit score,
-   against NOTEARS's warm total.
+1. Candidate swaps scored per second, all from the same Gram matrix, order and 4d candidate
+   pairs: the span refit TOPO uses (only positions lo..hi re-solved, Cholesky of the span's
+   Schur complement, batched by span length), the previous full refit (all d columns per
+   candidate in one ``vmap``), and a NumPy loop of span refits (one solve per node).
+2. TOPO run time against d (ER2, n = 1000, random start order, default sizes): each run twice,
+   the second timed, first minus second = compile time; a least-squares fit of
+   log(time) = a + b log(d) gives the exponent b; the same runs with the full refit (previous
+   version) at the smaller d. Writes ``results/topo-swaps/topo_time_vs_d.png``.
+3. NOTEARS-linear (lambda1 = 0.1) against a NumPy/SciPy transcription of the official code
+   (``tests/official_notears.py``, present in a source checkout) on the same data: time ratio,
+   refit scores, SHDs, whether the thresholded graphs agree; TOPO's warm time alongside.
 
-Asserts nothing about time. NOTEARS at d = 50 takes many minutes on a CPU; the d = 50 comparison
-is the full reproduction's score-vs-time run.
+Asserts nothing about time.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -29,11 +31,15 @@ import numpy as np
 
 from jaxpapers_shared import experiment, timing
 
-from . import _inner
+from . import _inner, _topo
+from ._blas import single_thread
 from ._notears import notears_linear
 from ._order import swap_order
 from ._sem import count_accuracy, refit_score, simulate_dag, simulate_linear_sem, simulate_parameter
 from ._topo import topo_fit
+
+OUT = Path("results/topo-swaps")
+OFFICIAL = Path(__file__).resolve().parents[2] / "tests" / "official_notears.py"
 
 
 def _problem(d, n=1000, seed=None):
@@ -68,35 +74,37 @@ def _candidates_table(dims):
     rows = []
     for d in dims:
         _, X, _ = _problem(d)
-        order = np.arange(d)
-        pairs = np.array([(i, j) for i in range(d) for j in range(i)])[: 4 * d]
-        with jax.enable_x64(True):
+        order = np.random.default_rng(d).permutation(d)
+        pos = np.argsort(order)
+        pairs = np.array([(i, j) for i in range(d) for j in range(i)])
+        pairs = pairs[np.random.default_rng(d + 1).permutation(len(pairs))[: 4 * d]]
+        with jax.enable_x64(True), single_thread():
             C = np.asarray(_inner.gram(X - X.mean(0)))
-            Cj, pos, pj = jnp.asarray(C), jnp.asarray(np.argsort(order)), jnp.asarray(pairs)
+            Cj, posj, pj = jnp.asarray(C), jnp.asarray(pos), jnp.asarray(pairs)
             t0 = time.perf_counter()
-            vec = np.asarray(jax.block_until_ready(_inner.swap_scores(Cj, pos, pj)))
-            first = time.perf_counter() - t0
+            span = _inner.swap_scores(Cj, posj, pairs)
+            first_span = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            full = np.asarray(jax.block_until_ready(_inner.swap_scores_full(Cj, posj, pj)))
+            first_full = time.perf_counter() - t0
             loop = loop_swap_scores(C, order, pairs)
             t = timing.compare(
                 {
-                    "vmap": lambda: _inner.swap_scores(Cj, pos, pj),
+                    "span": lambda: _inner.swap_scores(Cj, posj, pairs),
+                    "full": lambda: _inner.swap_scores_full(Cj, posj, pj),
                     "loop": lambda: loop_swap_scores(C, order, pairs),
                 },
                 rounds=2,
             )
+        diff = max(np.max(np.abs(span - full)), np.max(np.abs(span - loop)))
         rows.append(
-            [
-                d,
-                len(pairs),
-                len(pairs) / t["vmap"],
-                len(pairs) / t["loop"],
-                t["loop"] / t["vmap"],
-                max(first - t["vmap"], 0.0),
-                float(np.max(np.abs(vec - loop))),
-            ]
+            [d, len(pairs), *(len(pairs) / t[k] for k in ("span", "full", "loop"))]
+            + [t["full"] / t["span"], t["loop"] / t["span"]]
+            + [max(first_span - t["span"], 0.0), max(first_full - t["full"], 0.0), diff]
         )
-    head = ["d", "candidates", "vmap cand/s", "loop cand/s", "vmap speed-up", "vmap compile s"]
-    return timing.format_table([*head, "max score diff"], rows)
+    head = ["d", "candidates", "span cand/s", "full cand/s", "loop cand/s", "full/span time"]
+    head += ["loop/span time", "span compile s", "full compile s", "max score diff"]
+    return timing.format_table(head, rows)
 
 
 def _twice(fn):
@@ -110,37 +118,101 @@ def _twice(fn):
     return out, warm, max(first - warm, 0.0)
 
 
-def _runtime_tables(dims):
-    runtime, to_score = [], []
-    for d in experiment.progress(dims, desc="runtime vs d"):
+def _topo_full_refit(X, key):
+    """TOPO with the previous candidate scoring (all d columns refit per candidate)."""
+
+    def full(stat, pos, pairs, loss):
+        return np.asarray(_inner.swap_scores_full(stat, pos, jnp.asarray(pairs), loss))
+
+    with jax.enable_x64(True), single_thread():
+        saved, _inner.swap_scores = _inner.swap_scores, full
+        try:
+            return _topo._topo_fit(X, None, "l2", "logdet", None, None, 1, None, key)
+        finally:
+            _inner.swap_scores = saved
+
+
+def _topo_scaling(dims, before_dims):
+    rows, times = [], []
+    for d in experiment.progress(dims, desc="TOPO vs d"):
         B, X, key = _problem(d)
-        topo, t_topo, c_topo = _twice(lambda X=X, key=key: topo_fit(X, key=key))
-        nt, t_nt, c_nt = _twice(lambda X=X: notears_linear(X, 0.1))
-        s_topo, s_nt = refit_score(X, topo.W)[0], refit_score(X, nt.W_raw)[0]
-        shd = [count_accuracy(B, np.abs(W) > 0.3)["shd"] for W in (topo.W, nt.W)]
-        runtime.append([d, t_topo, t_nt, t_nt / t_topo, c_topo, c_nt, s_topo, s_nt, *shd])
-        reach = [t for t, s in topo.history if s <= s_nt]
-        t_reach = reach[0] if reach else float("nan")
-        to_score.append([d, s_nt, t_reach, t_nt, t_nt / t_reach if reach else float("nan")])
-    head = ["d", "TOPO s", "NOTEARS s", "NOTEARS/TOPO time", "TOPO compile s", "NOTEARS compile s"]
-    head += ["TOPO score", "NOTEARS score", "TOPO SHD", "NOTEARS SHD"]
-    return (
-        timing.format_table(head, runtime),
-        timing.format_table(
-            ["d", "NOTEARS final score", "TOPO s to reach it", "NOTEARS s", "speed-up"], to_score
-        ),
-    )
+        res, warm, comp = _twice(lambda X=X, key=key: topo_fit(X, key=key))
+        row = [d, warm, comp, res.n_iter, count_accuracy(B, np.abs(res.W) > 0.3)["shd"]]
+        if d in before_dims:
+            old, warm_old, _ = _twice(lambda X=X, key=key: _topo_full_refit(X, key))
+            same = bool(np.array_equal(old.order, res.order) and abs(old.score - res.score) < 1e-9)
+            row += [warm_old, warm_old / warm, same]
+        else:
+            row += [float("nan"), float("nan"), "-"]
+        rows.append(row)
+        times.append(warm)
+    slope, intercept = np.polyfit(np.log(dims), np.log(times), 1)
+    head = ["d", "TOPO s", "compile s", "outer iters", "SHD", "full-refit TOPO s"]
+    head += ["full/span time", "same order & score"]
+    return timing.format_table(head, rows), dims, times, slope, intercept
+
+
+def _figure(dims, times, slope, intercept):
+    with experiment.reproduce_imports("topo-swaps"):
+        fig, ax = experiment.new_figure(size=(4.5, 3.4))
+    ax.loglog(dims, times, "o-", label="TOPO (warm)")
+    fit = np.exp(intercept) * np.asarray(dims, float) ** slope
+    ax.loglog(dims, fit, "--", label=f"fit: time ~ d^{slope:.2f}")
+    ax.set_xlabel("d (ER2, n = 1000)")
+    ax.set_ylabel("seconds per TOPO run")
+    ax.legend()
+    OUT.mkdir(parents=True, exist_ok=True)
+    fig.savefig(OUT / "topo_time_vs_d.png", dpi=120, bbox_inches="tight")
+
+
+def _official():
+    if not OFFICIAL.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("official_notears", OFFICIAL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.reference_notears_linear
+
+
+def _notears_table(dims, topo_times):
+    reference = _official()
+    rows = []
+    for d in experiment.progress(dims, desc="NOTEARS vs reference"):
+        B, X, _ = _problem(d)
+        t0 = time.perf_counter()
+        nt = notears_linear(X, 0.1)
+        t_nt = time.perf_counter() - t0
+        row = [d, t_nt, refit_score(X, nt.W_raw)[0], count_accuracy(B, nt.W)["shd"]]
+        if reference is not None:
+            with single_thread():
+                t0 = time.perf_counter()
+                W_ref, W_ref_raw = reference(X, 0.1)
+                t_ref = time.perf_counter() - t0
+            row += [t_ref, t_nt / t_ref, refit_score(X, W_ref_raw)[0]]
+            row += [count_accuracy(B, W_ref)["shd"], bool(np.array_equal(W_ref != 0, nt.W != 0))]
+        else:
+            row += [float("nan")] * 4 + ["-"]
+        t_topo = topo_times.get(d, float("nan"))
+        rows.append([*row, t_topo, t_nt / t_topo])
+    head = ["d", "NOTEARS s", "NOTEARS score", "NOTEARS SHD", "official s", "ours/official time"]
+    head += ["official score", "official SHD", "same graph", "TOPO s", "NOTEARS/TOPO time"]
+    return timing.format_table(head, rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = experiment.parse_bench_args(__doc__, argv)
     print("\nCandidate swaps scored per second (4d candidates, same Gram matrix; warm):\n")
     print(_candidates_table([20] if args.quick else [20, 50]))
-    runtime, to_score = _runtime_tables([10] if args.quick else [10, 20])
-    print("\nRuntime vs d (ER2, n = 1000; warm runs, compile time apart):\n")
-    print(runtime)
-    print("\nTime for TOPO to reach NOTEARS(l1 = 0.1)'s final refit score (warm runs):\n")
-    print(to_score)
+    dims = [10, 20] if args.quick else [10, 20, 40, 70, 100]
+    table, dims, times, slope, intercept = _topo_scaling(dims, [10] if args.quick else [10, 20, 40])
+    print("\nTOPO run time vs d (ER2, n = 1000; warm runs, compile time apart):\n")
+    print(table)
+    print(f"\nFitted exponent: time ~ d^{slope:.2f} over d = {dims}.")
+    if not args.quick:
+        _figure(dims, times, slope, intercept)
+    nt_dims = [10] if args.quick else [10, 20, 40]
+    print("\nNOTEARS-linear (l1 = 0.1) vs the official algorithm (NumPy/SciPy), same data:\n")
+    print(_notears_table(nt_dims, dict(zip(dims, times, strict=True))))
 
 
 if __name__ == "__main__":

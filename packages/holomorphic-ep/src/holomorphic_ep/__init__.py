@@ -1,0 +1,47 @@
+"""Improving equilibrium propagation without weight symmetry through Jacobian homeostasis."""
+
+from ._ep import (
+    NotConvergedError,
+    VectorFieldMLP,
+    bptt_gradient,
+    cosine,
+    ep_gradient,
+    error_alignment,
+    feedback_angle,
+    free_phase,
+    homeostatic_loss,
+    jacobian,
+    jacobian_asymmetry,
+    neuronal_error,
+    rbp_gradient,
+    relative_error,
+    relax,
+    residual,
+    rotate_feedback,
+    surrogate_loss,
+)
+from ._train import TrainConfig, accuracy, train
+
+__all__ = [
+    "NotConvergedError",
+    "TrainConfig",
+    "VectorFieldMLP",
+    "accuracy",
+    "bptt_gradient",
+    "cosine",
+    "ep_gradient",
+    "error_alignment",
+    "feedback_angle",
+    "free_phase",
+    "homeostatic_loss",
+    "jacobian",
+    "jacobian_asymmetry",
+    "neuronal_error",
+    "rbp_gradient",
+    "relative_error",
+    "relax",
+    "residual",
+    "rotate_feedback",
+    "surrogate_loss",
+    "train",
+]
