@@ -1,9 +1,13 @@
+import json
+
 from hard_constraint_moe import reproduce
-from jaxpapers_shared import experiment
 
 
-def test_claim_a_passes(tmp_path):
-    args = experiment.parse_args(reproduce.__doc__, ["--quick", "--out", str(tmp_path)])
-    exp = experiment.Experiment("hard-constraint-moe", paper=reproduce.PAPER, args=args, seeds=(0,))
-    reproduce.claim_a(exp)
-    assert len(exp.claims) == 4 and all(c.passed for c in exp.claims)
+def test_quick_reproduction_passes(tmp_path):
+    assert reproduce.main(["--quick", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["package"] == "hard-constraint-moe"
+    assert results["mode"] == "quick"
+    names = [c["name"] for c in results["claims"]]
+    assert any(n.startswith("A(i)") for n in names) and any(n.startswith("B:") for n in names)
+    assert all(c["passed"] for c in results["claims"])

@@ -10,7 +10,7 @@ from hard_constraint_moe.constraint import (
 )
 from hard_constraint_moe.models import BasisFNO, BasisMLP, inputs
 from hard_constraint_moe.router import partition, splits_from_bounds, unpartition
-from hard_constraint_moe.train import Arm, evaluate, train
+from hard_constraint_moe.training import Arm, evaluate, train
 
 __all__ = [
     "Arm",

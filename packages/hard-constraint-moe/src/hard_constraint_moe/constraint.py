@@ -28,6 +28,8 @@ from jaxpapers_shared import checks, implicit
 
 #: Floor of the initial-condition values that the (relative) IC residual divides by.
 IC_FLOOR = 1e-2
+#: ``implicit.root`` only differentiates the LM solution: a tolerance it always meets.
+_NO_POLISH = 1e300
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,29 +37,43 @@ class SolverOptions:
     """Options of the per-expert Levenberg-Marquardt solve and its backward pass.
 
     Attributes:
-      tol: stop when ``max |grad_omega 1/2 ||R||^2| <= tol``.
+      tol: converged when ``max |grad_omega 1/2 ||R||^2| <= tol``.
+      rtol: also stop when a step changes every entry of ``omega`` by at most
+        ``rtol (1 + max |omega|)`` and either lowers the objective by at most ``rtol`` times its
+        value or is rejected (a Cauchy criterion like Optimistix's; the official code uses
+        ``rtol = atol = 1e-4``). The safe-u guard of
+        diffusion-sorption makes the objective non-smooth where ``u`` crosses 0, and a minimum
+        there never meets the gradient test. ``0`` keeps only the gradient test.
       max_iter: most LM iterations (the paper caps at 50).
       ridge: weight of the ridge residual ``ridge * omega``.
       init: initial ``omega`` (all entries; the official diffusion-sorption code uses ones).
       adjoint: ``"exact"`` (Hessian of ``1/2 ||R||^2``, exact at nonzero residual) or
         ``"gauss_newton"`` (``J^T J``, exact only at zero residual).
       damping: initial LM damping.
+      polish: Newton steps on ``grad_omega 1/2 ||R||^2 = 0`` after LM (exact Hessian, no
+        safeguard; until the gradient's 2-norm is ``<= tol``). The ridge makes the Hessian's
+        smallest eigenvalue ~``ridge^2``, so a gradient of ``tol`` can leave ``omega`` off by
+        ``tol / ridge^2``; tight finite-difference checks polish, training does not.
     """
 
     tol: float = 1e-9
+    rtol: float = 1e-4
     max_iter: int = 50
     ridge: float = 1e-4
     init: float = 1.0
     adjoint: str = "exact"
     damping: float = 1e-3
+    polish: int = 0
 
     def __post_init__(self):
         checks.positive(self.tol, "tol")
+        checks.in_range(self.rtol, "rtol", 0.0, 1.0)
         checks.integer(self.max_iter, "max_iter", minimum=1)
         checks.positive(self.ridge, "ridge", allow_zero=True)
         checks.finite(self.init, "init")
         checks.one_of(self.adjoint, "adjoint", ("exact", "gauss_newton"))
         checks.positive(self.damping, "damping")
+        checks.integer(self.polish, "polish", minimum=0)
 
 
 class Info(NamedTuple):
@@ -76,8 +92,12 @@ class LMResult(NamedTuple):
     converged: jax.Array
 
 
-def levenberg_marquardt(residual_fn, omega0, args, *, tol, max_iter, damping) -> LMResult:
-    """Dense Levenberg-Marquardt on ``1/2 ||residual_fn(omega, *args)||^2`` (small ``N``)."""
+def levenberg_marquardt(residual_fn, omega0, args, *, tol, rtol, max_iter, damping) -> LMResult:
+    """Dense Levenberg-Marquardt on ``1/2 ||residual_fn(omega, *args)||^2`` (small ``N``).
+
+    Stops when the max-norm gradient is ``<= tol`` or an accepted step meets the relative
+    (Cauchy) criterion of :class:`SolverOptions`.
+    """
 
     def linearise(w):
         r = residual_fn(w, *args)
@@ -88,29 +108,41 @@ def levenberg_marquardt(residual_fn, omega0, args, *, tol, max_iter, damping) ->
         return jnp.max(jnp.abs(j.T @ r))
 
     r0, j0 = linearise(omega0)
-    init = (omega0, r0, j0, jnp.asarray(damping, omega0.dtype), jnp.asarray(0), gnorm(r0, j0))
+    false = jnp.asarray(False)
+    init = (
+        omega0,
+        r0,
+        j0,
+        jnp.asarray(damping, omega0.dtype),
+        jnp.asarray(0),
+        gnorm(r0, j0),
+        false,
+    )
 
     def cond(s):
-        return (s[4] < max_iter) & (s[5] > tol)
+        return (s[4] < max_iter) & (s[5] > tol) & ~s[6]
 
     def body(s):
-        w, r, j, lam, k, _ = s
+        w, r, j, lam, k, _, _ = s
         jtj = j.T @ j
         g = j.T @ r
         a = jtj + lam * (jnp.diag(jnp.diag(jtj)) + 1e-12 * jnp.eye(w.size, dtype=w.dtype))
         step = -jnp.linalg.solve(a, g)
         w_new = w + step
         r_new, j_new = linearise(w_new)
-        better = jnp.sum(r_new**2) < jnp.sum(r**2)
-        better = better & jnp.all(jnp.isfinite(r_new))
+        f, f_new = jnp.sum(r**2), jnp.sum(r_new**2)
+        better = (f_new < f) & jnp.all(jnp.isfinite(r_new))
+        tiny_step = jnp.max(jnp.abs(step)) <= rtol * (1.0 + jnp.max(jnp.abs(w)))
+        # stalled: a tiny accepted step that barely lowers f, or a tiny step LM still rejects
+        stalled = tiny_step & (~better | (f - f_new <= rtol * f))
         w, r, j = jax.tree.map(
             lambda a, b: jnp.where(better, a, b), (w_new, r_new, j_new), (w, r, j)
         )
         lam = jnp.where(better, lam / 3.0, lam * 4.0)
-        return w, r, j, lam, k + 1, gnorm(r, j)
+        return w, r, j, lam, k + 1, gnorm(r, j), stalled
 
-    w, _, _, _, k, gn = jax.lax.while_loop(cond, body, init)
-    return LMResult(w, k, gn, gn <= tol)
+    w, _, _, _, k, gn, stalled = jax.lax.while_loop(cond, body, init)
+    return LMResult(w, k, gn, (gn <= tol) | stalled)
 
 
 def _check_basis(basis, num_basis: int, u0) -> None:
@@ -202,15 +234,19 @@ class MoEHardConstraint:
         o = self.options
         omega0 = jnp.full((self.num_basis,), o.init, dtype=pts.dtype)
         lm = levenberg_marquardt(
-            self._residual, omega0, jax.lax.stop_gradient(args), tol=o.tol,
+            self._residual, omega0, jax.lax.stop_gradient(args), tol=o.tol, rtol=o.rtol,
             max_iter=o.max_iter, damping=o.damping,
         )  # fmt: skip
-        # LM is the forward solve; root() only polishes if needed and supplies the IFT backward.
+        # root() supplies the IFT backward on the optimality condition grad 1/2 ||R||^2 = 0;
+        # without polish its forward takes no step (a tolerance met at the start).
         sol = implicit.root(
             self._optimality, jax.lax.stop_gradient(lm.value), *args, solver="newton",
-            atol=o.tol, rtol=1e-12, max_iter=3, adjoint="dense", throw=False,
+            atol=o.tol if o.polish else _NO_POLISH, rtol=0.0, max_iter=max(o.polish, 1),
+            adjoint="dense", throw=False,
         )  # fmt: skip
-        return sol.value, lm.iterations + sol.iterations, sol.residual, sol.converged
+        if o.polish:
+            return sol.value, lm.iterations + sol.iterations, sol.residual, sol.converged
+        return sol.value, lm.iterations, lm.gradient_norm, lm.converged
 
     # ------------------------------------------------------------------ data layout
 
