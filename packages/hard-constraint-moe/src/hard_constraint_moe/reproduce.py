@@ -64,7 +64,7 @@ class Config:
     lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)  # picked per arm on the validation ICs
 
 
-QUICK = dict(seeds=(0,), nx=32, nt=17, num_basis=8, n_train=32, n_val=4, n_test=8, steps=60,
+QUICK = dict(seeds=(0,), nx=32, nt=17, num_basis=8, n_train=32, n_val=2, n_test=8, steps=40,
              points=64, lrs=(1e-3,))  # fmt: skip
 
 
@@ -295,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args=args,
         seeds=cfg.seeds,
         quick_differences=(
-            "1 seed, 32x17 grid, N = 8, 32 train / 4 validation / 8 test ICs, 60 steps, m = 64, "
+            "1 seed, 32x17 grid, N = 8, 32 train / 2 validation / 8 test ICs, 40 steps, m = 64, "
             "lr 1e-3 for every arm (no search); only PI-HC < PI-SC is asserted (the MoE error is "
             "reported); no figure"
         ),
