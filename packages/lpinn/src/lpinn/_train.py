@@ -110,7 +110,7 @@ def fit(
                 f"`checkpointer.every` ({checkpointer.every}) and `chunk` ({chunk}) must divide "
                 "one another, so that checkpoints fall on chunk boundaries."
             )
-        saved = checkpointer.restore(_checkpoint(params, state, 0, np.zeros(steps), mesh))
+        saved = checkpointer.restore(_checkpoint(params, state, 0, np.zeros(steps)))
         params, state, start = saved["params"], saved["opt_state"], int(saved["step"])
         losses = [np.asarray(saved["losses"], np.float32)[:start]]
     for begin in experiment.progress(range(start, steps, chunk), desc=desc):
@@ -125,9 +125,7 @@ def fit(
         end = begin + length
         if checkpointer is not None and (end == steps or end % checkpointer.every == 0):
             so_far = np.pad(np.concatenate(losses), (0, steps - end))
-            checkpointer.save(
-                end, _checkpoint(params, state, end, so_far, mesh), force=end == steps
-            )
+            checkpointer.save(end, _checkpoint(params, state, end, so_far), force=end == steps)
     if lbfgs_steps:
         params, lbfgs_losses = _lbfgs(config.loss_of, params, batch, lbfgs_steps)
         losses.append(lbfgs_losses)
@@ -171,11 +169,14 @@ def _adam_chunk(config: _ChunkConfig, params, state, batch, length: int):
     return params, state, losses
 
 
-def _checkpoint(params, opt_state, step, losses, mesh) -> dict:
-    """The saved training state; every leaf a global array (replicated over the mesh), which is
-    what Orbax writes when several processes save together."""
-    counters = {"step": np.int32(step), "losses": np.asarray(losses, np.float32)}
-    return {"params": params, "opt_state": opt_state} | devices.replicate(counters, mesh)
+def _checkpoint(params, opt_state, step, losses) -> dict:
+    """The saved training state (Orbax, through ``jaxpapers_shared.checkpoint``)."""
+    return {
+        "params": params,
+        "opt_state": opt_state,
+        "step": np.int32(step),
+        "losses": np.asarray(losses, np.float32),
+    }
 
 
 def _shard(batch, mesh):
