@@ -1,5 +1,6 @@
 """Training through the shared data-parallel step: packing, device-count invariance, resume."""
 
+import argparse
 import dataclasses
 import os
 import subprocess
@@ -14,6 +15,7 @@ from flax import nnx
 
 import cgs
 from cgs import reproduce
+from jaxpapers_shared import experiment
 
 # A tiny GVI setup (official recipe, small model): 4 graphs a batch in 2 packs of one shape (2 x
 # 441 edges at most), new data every 2 updates.
@@ -71,29 +73,42 @@ def test_pack_graphs_rejects_bad_arguments():
         cgs.pack_graphs(task.graph, 2, max_nodes=10)
 
 
-def test_resumed_training_ends_with_the_uninterrupted_numbers(tmp_path):
-    from jaxpapers_shared.checkpoint import Checkpointer
+def test_resumed_gvi_run_ends_with_the_uninterrupted_numbers(tmp_path, monkeypatch):
+    # One GVI run as `--gvi-run 0:cgs` trains it: uninterrupted for 6 updates, or stopped
+    # (checkpointed) after 4 and resumed; the resumed run trains only the 2 missing updates.
+    cfg = dataclasses.replace(
+        reproduce.Config(), **TINY, gvi_val_graphs=4, gvi_eval_every=2, gvi_updates=6
+    )
+    ran = []
 
-    cfg = dataclasses.replace(reproduce.Config(), **TINY)
-    mean, std = reproduce.gvi_target_scale(0, cfg)
-    graphdef, params = nnx.split(_tiny_model(), nnx.Param)
+    def counting_fit(*args, **kwargs):
+        out = fit(*args, **kwargs)
+        ran.append(len(out[1]))
+        return out
 
-    def run(updates, directory, resume=False):
-        with Checkpointer(directory, every=2, resume=resume) as ckpt:
-            return reproduce.fit(
-                graphdef, params, reproduce.gvi_batches(0, cfg, mean, std), updates,
-                learning_rate=1e-3, period=cfg.refresh, checkpointer=ckpt,
-                evaluate=lambda p: float(sum(jnp.sum(x) for x in jax.tree.leaves(p))),
-                eval_every=2, curve_slots=5,
-            )  # fmt: skip
+    fit = reproduce.fit
+    monkeypatch.setattr(reproduce, "fit", counting_fit)
 
-    full_params, _, full_curve = run(6, tmp_path / "full")
-    run(4, tmp_path / "stopped")  # "interrupted" after 4 updates (checkpointed)
-    params_, losses, curve = run(6, tmp_path / "stopped", resume=True)
-    assert len(losses) == 2  # only the two missing updates ran
-    np.testing.assert_allclose(curve, full_curve, rtol=1e-6)
+    def run(updates, out, resume=False):
+        args = argparse.Namespace(quick=False, out=out, seed=0, resume=resume)
+        exp = experiment.Experiment("cgs", paper=reproduce.PAPER, args=args, quiet=True)
+        return reproduce.gvi_run(exp, cfg, 0, "CGS", updates)
+
+    *_, full_params, _, _, full_curve = run(6, tmp_path / "full")
+    run(4, tmp_path / "stopped")
+    *_, params_, _, _, curve = run(6, tmp_path / "stopped", resume=True)
+    assert ran == [6, 4, 2]
+    assert (tmp_path / "stopped" / "checkpoints" / "gvi-seed0-cgs" / "6").is_dir()
+    assert [u for u, _ in curve] == [0, 2, 4, 6]
+    np.testing.assert_allclose(np.asarray(curve), np.asarray(full_curve), rtol=1e-6)
     for a, b in zip(jax.tree.leaves(params_), jax.tree.leaves(full_params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("run", ["3:cgs", "0:gcn", "cgs", "1:MPNN"])
+def test_gvi_run_rejects_an_unknown_run(run, tmp_path):
+    with pytest.raises(SystemExit, match="--gvi-run expects SEED:MODEL"):
+        reproduce.main(["--gvi-run", run, "--out", str(tmp_path)])
 
 
 TWO_DEVICE_SCRIPT = textwrap.dedent(

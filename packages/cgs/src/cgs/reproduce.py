@@ -25,7 +25,10 @@ processes (``make reproduce PKG=cgs PROCS=2``); a GVI batch trains as 8 packs of
 
 ``--updates N`` sets the number of GVI updates (default 5000, the paper's); ``--resume``
 continues GVI training from the checkpoints under ``--out``. results.json records the number
-used (``metrics["gvi/updates"]``) and every claim's note repeats it.
+used (``metrics["gvi/updates"]``) and every claim's note repeats it. ``--gvi-run SEED:MODEL``
+(MODEL: ``cgs``, ``ablation`` or ``mpnn``) only trains that one of the nine GVI runs into its
+checkpoint and exits: several can run at once (one per core), and a final ``--resume`` run
+restores the finished runs and evaluates them.
 
 Pass criteria: GVI: CGS MAPE below the true per-graph mean's, and CGS policy accuracy >=
 ablation + 0.03 (test and larger graphs). PageRank: CGS rel-L2 below the better of its
@@ -575,9 +578,11 @@ def _scores(task: NodeTask, pred, kind: str) -> dict[str, float]:
 def _matched_mpnn(
     target_params: int, cfg: Config, node_in: int, edge_in: int, seed: int, mlp_hidden=None
 ):
-    best = None
-    for hidden in range(8, 129, 4):
-        model = MPNN(
+    """The MPNN whose width (8, 12, ..., 128) brings its parameter count closest to
+    ``target_params``; widths are compared on abstract shapes, the chosen one is built once."""
+
+    def make(hidden: int) -> MPNN:
+        return MPNN(
             node_in,
             edge_in,
             1,
@@ -586,12 +591,15 @@ def _matched_mpnn(
             mlp_hidden=cfg.mlp_hidden if mlp_hidden is None else mlp_hidden,
             rngs=nnx.Rngs(seed),
         )
-        gap = abs(count_parameters(model) - target_params)
-        if best is None or gap < best[0]:
-            best = (gap, model)
-        if count_parameters(model) > target_params:
+
+    best = None
+    for hidden in range(8, 129, 4):
+        size = count_parameters(nnx.eval_shape(lambda h=hidden: make(h)))
+        if best is None or abs(size - target_params) < best[0]:
+            best = (abs(size - target_params), hidden)
+        if size > target_params:
             break
-    return best[1]
+    return make(best[1])
 
 
 def run_task(exp, cfg: Config, kind: str, steps: int):
@@ -663,7 +671,8 @@ def run_task(exp, cfg: Config, kind: str, steps: int):
 GVI_MODELS = ("CGS", "ablation (gamma=0)", "MPNN")
 
 
-def _gvi_models(cfg: Config, seed: int) -> dict[str, nnx.Module]:
+def _gvi_model(cfg: Config, seed: int, name: str) -> nnx.Module:
+    """GVI model ``name`` (one of ``GVI_MODELS``) for ``seed``; the MPNN matches CGS's size."""
     common = dict(
         num_heads=cfg.gvi_heads,
         hidden=cfg.gvi_hidden,
@@ -675,10 +684,20 @@ def _gvi_models(cfg: Config, seed: int) -> dict[str, nnx.Module]:
         tol=cfg.gvi_tol,
         max_iter=50,
     )
-    cgs_model = build_cgs(1, 1, 1, rngs=nnx.Rngs(seed), **common)
-    ablation = build_cgs(1, 1, 1, ablate=True, rngs=nnx.Rngs(seed), **common)
-    mpnn = _matched_mpnn(count_parameters(cgs_model), cfg, 1, 1, seed, mlp_hidden=cfg.gvi_mlp)
-    return dict(zip(GVI_MODELS, (cgs_model, ablation, mpnn), strict=True))
+
+    def make(ablate: bool) -> nnx.Module:
+        return build_cgs(1, 1, 1, ablate=ablate, rngs=nnx.Rngs(seed), **common)
+
+    if name == "MPNN":
+        size = count_parameters(nnx.eval_shape(lambda: make(False)))
+        return _matched_mpnn(size, cfg, 1, 1, seed, mlp_hidden=cfg.gvi_mlp)
+    if name not in GVI_MODELS:
+        raise ValueError(f"`name` must be one of {GVI_MODELS}, got {name!r}")
+    return make(ablate=name != "CGS")
+
+
+def _gvi_models(cfg: Config, seed: int) -> dict[str, nnx.Module]:
+    return {name: _gvi_model(cfg, seed, name) for name in GVI_MODELS}
 
 
 def _gvi_batch_seed(seed: int, index: int) -> int:
@@ -761,7 +780,7 @@ def overfit_one_batch(cfg: Config, updates: int = 300, graphs: int = 8) -> dict:
     mask = np.asarray(task.graph.node_mask)
     ys = np.asarray(task.targets)[mask]
     mean, std = float(ys.mean()), float(ys.std())
-    model = _gvi_models(cfg, 0)["CGS"]
+    model = _gvi_model(cfg, 0, "CGS")
     graphdef, params = nnx.split(model, nnx.Param)
     batch = (task.graph, (np.asarray(task.targets) - mean) / std)
     every = 50
@@ -796,6 +815,37 @@ def overfit_one_batch(cfg: Config, updates: int = 300, graphs: int = 8) -> dict:
     }
 
 
+def gvi_run_names() -> dict[str, str]:
+    """The short names of the GVI models (``cgs``, ``ablation``, ``mpnn``), as in ``--gvi-run``
+    and the checkpoint folders."""
+    return {name.split()[0].lower(): name for name in GVI_MODELS}
+
+
+def gvi_run(exp, cfg: Config, seed: int, name: str, updates: int):
+    """Trains (or, with ``--resume`` after it finished, restores) one GVI run: model ``name``
+    (one of ``GVI_MODELS``) with seed ``seed``, checkpointed under
+    ``<out>/checkpoints/gvi-seed<seed>-<short name>``. Runs are independent, so several can
+    train at once in separate processes (``--gvi-run``) and a later ``--resume`` finds them
+    done. Returns :func:`train_gvi`'s ``(graphdef, params, mean, std, curve)``."""
+    model = _gvi_model(cfg, seed, name)
+    exp.log(f"   gvi seed {seed}: {name} ({count_parameters(model)} params)")
+    val = graph_value_iteration(1000 * (seed + 1) + 800, cfg.gvi_val_graphs)
+    tag = f"gvi-seed{seed}-{name.split()[0].lower()}"
+    with exp.checkpointer(tag, every=cfg.gvi_eval_every) as ckpt:
+        return train_gvi(name, model, cfg, seed, updates, val, checkpointer=ckpt)
+
+
+def _parse_gvi_run(text: str, cfg: Config) -> tuple[int, str]:
+    names = gvi_run_names()
+    seed, _, short = text.partition(":")
+    if not seed.isdigit() or int(seed) not in cfg.seeds or short not in names:
+        raise SystemExit(
+            f"cgs.reproduce: --gvi-run expects SEED:MODEL with SEED in {list(cfg.seeds)} and "
+            f"MODEL one of {sorted(names)}, got {text!r}"
+        )
+    return int(seed), names[short]
+
+
 def run_gvi(exp, cfg: Config, updates: int):
     """Trains CGS, its ablation and the MPNN on GVI per seed; per-seed scores and curves."""
     per_seed: dict[str, dict[str, list[float]]] = {}
@@ -807,18 +857,12 @@ def run_gvi(exp, cfg: Config, updates: int):
 
     for seed in cfg.seeds:
         base = 1000 * (seed + 1)
-        val = graph_value_iteration(base + 800, cfg.gvi_val_graphs)
         splits = {
             "test": graph_value_iteration(base + 900, cfg.gvi_test_graphs),
             "large": graph_value_iteration(base + 901, cfg.gvi_large_graphs, num_states=(50, 100)),
         }
-        for name, model in _gvi_models(cfg, seed).items():
-            exp.log(f"   gvi seed {seed}: {name} ({count_parameters(model)} params)")
-            tag = f"gvi-seed{seed}-{name.split()[0].lower()}"
-            with exp.checkpointer(tag, every=cfg.gvi_eval_every) as ckpt:
-                graphdef, params, mean, std, curve = train_gvi(
-                    name, model, cfg, seed, updates, val, checkpointer=ckpt
-                )
+        for name in GVI_MODELS:
+            graphdef, params, mean, std, curve = gvi_run(exp, cfg, seed, name, updates)
             curves[f"seed{seed}/{name}"] = curve
             for split, data in splits.items():
                 pred = predict(graphdef, params, data, mean, std)
@@ -930,12 +974,17 @@ def claim_task(exp: experiment.Experiment, cfg: Config) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--updates", type=int, default=None)
+    pre.add_argument("--gvi-run", default=None)
     known, rest = pre.parse_known_args(argv)
     args = experiment.parse_args(__doc__, rest, default_out="results/cgs")
     cfg = Config(**QUICK) if args.quick else Config()
     if known.updates is not None:
         checks.integer(known.updates, "--updates", minimum=1)
         cfg = dataclasses.replace(cfg, gvi_updates=known.updates)
+    if known.gvi_run is not None:
+        if args.quick:
+            raise SystemExit("cgs.reproduce: --gvi-run trains a full-mode run; drop --quick")
+        seed, name = _parse_gvi_run(known.gvi_run, cfg)
     differences = (
         "Claim A at smaller sizes (6 graphs, gamma 0.9 gradients only, K in {25, 100}); a tiny "
         "PageRank run (1 seed, 8 heads, 1-layer encoder, 120 updates, n in [30, 40), CGS vs its "
@@ -944,6 +993,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     exp = experiment.Experiment(
         "cgs", paper=PAPER, args=args, seeds=list(cfg.seeds), quick_differences=differences
     )
+    if known.gvi_run is not None:
+        *_, curve = gvi_run(exp, cfg, seed, name, cfg.gvi_updates)
+        exp.log(
+            f"   {name}, seed {seed}: validation MAPE {curve[-1][1]:.4g} % after "
+            f"{cfg.gvi_updates} updates (checkpoint under {exp.out / 'checkpoints'})"
+        )
+        return 0
     exp.record("gvi/updates", cfg.gvi_updates)
     claim_mechanism(exp, cfg)
     claim_task(exp, cfg)
