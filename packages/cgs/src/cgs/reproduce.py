@@ -882,19 +882,33 @@ def run_gvi(exp, cfg: Config, updates: int):
 
 def _curve_figure(exp, cfg: Config, curves, means, updates: int) -> None:
     fig, ax = experiment.new_figure(size=(5.0, 3.4))
+    # Moving average over whole learning-rate cycles (32 updates; about 40 windows a run).
+    span = cfg.refresh * max(1, updates // (40 * cfg.refresh))
+    window = max(1, span // cfg.gvi_eval_every)
+    smoothed = False
     for name, style in zip(GVI_MODELS, ("-", "--", ":"), strict=True):
         rows = [np.asarray(curves[f"seed{s}/{name}"]) for s in cfg.seeds]
-        steps = rows[0][:, 0]
-        ax.plot(steps, np.mean([r[:, 1] for r in rows], axis=0), style, label=name)
+        steps, values = rows[0][:, 0], np.stack([r[:, 1] for r in rows])
+        if len(steps) > 4 * window:
+            kernel = np.ones(window) / window
+            steps = np.convolve(steps, kernel, "valid")
+            values = np.stack([np.convolve(v, kernel, "valid") for v in values])
+            smoothed = True
+        (line,) = ax.plot(steps, values.mean(axis=0), style, label=name)
+        if len(rows) > 1:  # the spread over seeds
+            ax.fill_between(
+                steps, values.min(0), values.max(0), color=line.get_color(), alpha=0.15, lw=0
+            )
     ax.axhline(
         means["per-graph mean/test"]["mape"],
         color="gray",
         lw=0.8,
         label="true per-graph mean (test)",
     )
-    ax.set_xlabel("updates (batch of 64 graphs)")
+    average = f"; moving average over {span}" if smoothed else ""
+    ax.set_xlabel(f"updates (batch of {cfg.gvi_batch} graphs{average})")
     ax.set_ylabel("validation MAPE (%)")
-    ax.set_title(f"GVI training, mean of {len(cfg.seeds)} seeds, {updates} updates")
+    ax.set_title(f"GVI, {updates} updates: mean of {len(cfg.seeds)} seeds (band: min-max)")
     ax.legend(fontsize=7)
     exp.save_figure(fig, "gvi_training_curves")
 
