@@ -685,14 +685,15 @@ def _gvi_model(cfg: Config, seed: int, name: str) -> nnx.Module:
         max_iter=50,
     )
 
+    if name not in GVI_MODELS:
+        raise ValueError(f"`name` must be one of {GVI_MODELS}, got {name!r}")
+
     def make(ablate: bool) -> nnx.Module:
         return build_cgs(1, 1, 1, ablate=ablate, rngs=nnx.Rngs(seed), **common)
 
     if name == "MPNN":
         size = count_parameters(nnx.eval_shape(lambda: make(False)))
         return _matched_mpnn(size, cfg, 1, 1, seed, mlp_hidden=cfg.gvi_mlp)
-    if name not in GVI_MODELS:
-        raise ValueError(f"`name` must be one of {GVI_MODELS}, got {name!r}")
     return make(ablate=name != "CGS")
 
 
@@ -815,10 +816,8 @@ def overfit_one_batch(cfg: Config, updates: int = 300, graphs: int = 8) -> dict:
     }
 
 
-def gvi_run_names() -> dict[str, str]:
-    """The short names of the GVI models (``cgs``, ``ablation``, ``mpnn``), as in ``--gvi-run``
-    and the checkpoint folders."""
-    return {name.split()[0].lower(): name for name in GVI_MODELS}
+# Short names of the GVI models, as in ``--gvi-run`` and the checkpoint folders.
+GVI_SHORT_NAMES = {name.split()[0].lower(): name for name in GVI_MODELS}
 
 
 def gvi_run(exp, cfg: Config, seed: int, name: str, updates: int):
@@ -830,20 +829,19 @@ def gvi_run(exp, cfg: Config, seed: int, name: str, updates: int):
     model = _gvi_model(cfg, seed, name)
     exp.log(f"   gvi seed {seed}: {name} ({count_parameters(model)} params)")
     val = graph_value_iteration(1000 * (seed + 1) + 800, cfg.gvi_val_graphs)
-    tag = f"gvi-seed{seed}-{name.split()[0].lower()}"
-    with exp.checkpointer(tag, every=cfg.gvi_eval_every) as ckpt:
+    short = next(k for k, v in GVI_SHORT_NAMES.items() if v == name)
+    with exp.checkpointer(f"gvi-seed{seed}-{short}", every=cfg.gvi_eval_every) as ckpt:
         return train_gvi(name, model, cfg, seed, updates, val, checkpointer=ckpt)
 
 
 def _parse_gvi_run(text: str, cfg: Config) -> tuple[int, str]:
-    names = gvi_run_names()
     seed, _, short = text.partition(":")
-    if not seed.isdigit() or int(seed) not in cfg.seeds or short not in names:
+    if not seed.isdigit() or int(seed) not in cfg.seeds or short not in GVI_SHORT_NAMES:
         raise SystemExit(
             f"cgs.reproduce: --gvi-run expects SEED:MODEL with SEED in {list(cfg.seeds)} and "
-            f"MODEL one of {sorted(names)}, got {text!r}"
+            f"MODEL one of {sorted(GVI_SHORT_NAMES)}, got {text!r}"
         )
-    return int(seed), names[short]
+    return int(seed), GVI_SHORT_NAMES[short]
 
 
 def run_gvi(exp, cfg: Config, updates: int):
