@@ -75,7 +75,8 @@ def test_pack_graphs_rejects_bad_arguments():
 
 def test_resumed_gvi_run_ends_with_the_uninterrupted_numbers(tmp_path, monkeypatch):
     # One GVI run as `--gvi-run 0:cgs` trains it: uninterrupted for 6 updates, or stopped
-    # (checkpointed) after 4 and resumed; the resumed run trains only the 2 missing updates.
+    # (checkpointed) after 4 and resumed; the resumed run trains only the 2 missing updates,
+    # and a run resumed once finished trains none (results.json says so).
     cfg = dataclasses.replace(
         reproduce.Config(), **TINY, gvi_val_graphs=4, gvi_eval_every=2, gvi_updates=6
     )
@@ -89,15 +90,21 @@ def test_resumed_gvi_run_ends_with_the_uninterrupted_numbers(tmp_path, monkeypat
     fit = reproduce.fit
     monkeypatch.setattr(reproduce, "fit", counting_fit)
 
+    trained_here = []
+
     def run(updates, out, resume=False):
         args = argparse.Namespace(quick=False, out=out, seed=0, resume=resume)
         exp = experiment.Experiment("cgs", paper=reproduce.PAPER, args=args, quiet=True)
-        return reproduce.gvi_run(exp, cfg, 0, "CGS", updates)
+        result = reproduce.gvi_run(exp, cfg, 0, "CGS", updates)
+        trained_here.append(exp.metrics["gvi/updates_trained_here"]["seed0/CGS"])
+        return result
 
     *_, full_params, _, _, full_curve = run(6, tmp_path / "full")
     run(4, tmp_path / "stopped")
     *_, params_, _, _, curve = run(6, tmp_path / "stopped", resume=True)
-    assert ran == [6, 4, 2]
+    run(6, tmp_path / "stopped", resume=True)  # finished: restored whole, nothing trains
+    assert ran == [6, 4, 2, 0]
+    assert trained_here == [6, 4, 2, 0]
     assert (tmp_path / "stopped" / "checkpoints" / "gvi-seed0-cgs" / "6").is_dir()
     assert [u for u, _ in curve] == [0, 2, 4, 6]
     np.testing.assert_allclose(np.asarray(curve), np.asarray(full_curve), rtol=1e-6)

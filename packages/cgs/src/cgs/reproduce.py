@@ -25,7 +25,8 @@ processes (``make reproduce PKG=cgs PROCS=2``); a GVI batch trains as 8 packs of
 
 ``--updates N`` sets the number of GVI updates (default 5000, the paper's); ``--resume``
 continues GVI training from the checkpoints under ``--out``. results.json records the number
-used (``metrics["gvi/updates"]``) and every claim's note repeats it. ``--gvi-run SEED:MODEL``
+used (``metrics["gvi/updates"]``; every claim's note repeats it) and how many of them each run
+trained in this process (``metrics["gvi/updates_trained_here"]``; 0 for a run restored whole). ``--gvi-run SEED:MODEL``
 (MODEL: ``cgs``, ``ablation`` or ``mpnn``) only trains that one of the nine GVI runs into its
 checkpoint and exits: several can run at once (one per core), and a final ``--resume`` run
 restores the finished runs and evaluates them.
@@ -831,7 +832,18 @@ def gvi_run(exp, cfg: Config, seed: int, name: str, updates: int):
     val = graph_value_iteration(1000 * (seed + 1) + 800, cfg.gvi_val_graphs)
     short = next(k for k, v in GVI_SHORT_NAMES.items() if v == name)
     with exp.checkpointer(f"gvi-seed{seed}-{short}", every=cfg.gvi_eval_every) as ckpt:
-        return train_gvi(name, model, cfg, seed, updates, val, checkpointer=ckpt)
+        done = min(ckpt.latest_step or 0, updates) if ckpt.resume else 0
+        if done == updates:
+            exp.log(f"   restored from its checkpoint (trained to update {updates} earlier)")
+        elif done:
+            exp.log(f"   resumes from its checkpoint at update {done}")
+        result = train_gvi(name, model, cfg, seed, updates, val, checkpointer=ckpt)
+    # results.json says how much of each run this process trained (0: restored, trained by an
+    # earlier run, e.g. with --gvi-run), so its timings are read for what they cover.
+    trained = dict(exp.metrics.get("gvi/updates_trained_here", {}))
+    trained[f"seed{seed}/{name}"] = updates - done
+    exp.record("gvi/updates_trained_here", trained)
+    return result
 
 
 def _parse_gvi_run(text: str, cfg: Config) -> tuple[int, str]:
