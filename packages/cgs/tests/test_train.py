@@ -49,9 +49,13 @@ def test_packed_batch_has_the_padded_batch_fixed_points_and_targets():
     # those of the padded graphs (edge weights from the rewards, biases from the targets).
     layer = cgs.CGSLayer(2, 0.5, solver="iterate", tol=1e-6)
 
-    def fixed_points(graph, y):
+    @jax.jit
+    def solve(graph, y):
         w = jnp.concatenate([jax.nn.sigmoid(graph.edges), jnp.ones_like(graph.edges)], -1)
-        h = layer(w, jnp.concatenate([y, y**2], -1), jax.tree.map(jnp.asarray, graph))
+        return layer(w, jnp.concatenate([y, y**2], -1), graph)
+
+    def fixed_points(graph, y):
+        h = solve(jax.tree.map(jnp.asarray, graph), jnp.asarray(y))
         return np.asarray(h)[np.asarray(graph.node_mask)]
 
     padded_h = fixed_points(task.graph, task.targets)
