@@ -26,10 +26,10 @@ processes (``make reproduce PKG=cgs PROCS=2``); a GVI batch trains as 8 packs of
 ``--updates N`` sets the number of GVI updates (default 5000, the paper's); ``--resume``
 continues GVI training from the checkpoints under ``--out``. results.json records the number
 used (``metrics["gvi/updates"]``; every claim's note repeats it) and how many of them each run
-trained in this process (``metrics["gvi/updates_trained_here"]``; 0 for a run restored whole). ``--gvi-run SEED:MODEL``
-(MODEL: ``cgs``, ``ablation`` or ``mpnn``) only trains that one of the nine GVI runs into its
-checkpoint and exits: several can run at once (one per core), and a final ``--resume`` run
-restores the finished runs and evaluates them.
+trained in this process (``metrics["gvi/updates_trained_here"]``; 0 for a run restored whole).
+``--gvi-run SEED:MODEL`` (MODEL: ``cgs``, ``ablation`` or ``mpnn``) only trains that one of the
+nine GVI runs into its checkpoint and exits: several can run at once (one per core), and a final
+``--resume`` run restores the finished runs and evaluates them.
 
 Pass criteria: GVI: CGS MAPE below the true per-graph mean's, and CGS policy accuracy >=
 ablation + 0.03 (test and larger graphs). PageRank: CGS rel-L2 below the better of its
@@ -817,8 +817,12 @@ def overfit_one_batch(cfg: Config, updates: int = 300, graphs: int = 8) -> dict:
     }
 
 
-# Short names of the GVI models, as in ``--gvi-run`` and the checkpoint folders.
-GVI_SHORT_NAMES = {name.split()[0].lower(): name for name in GVI_MODELS}
+def _short_name(name: str) -> str:
+    """A GVI model's short name, as in ``--gvi-run`` and the checkpoint folders."""
+    return name.split()[0].lower()
+
+
+GVI_SHORT_NAMES = {_short_name(name): name for name in GVI_MODELS}
 
 
 def gvi_run(exp, cfg: Config, seed: int, name: str, updates: int):
@@ -830,8 +834,7 @@ def gvi_run(exp, cfg: Config, seed: int, name: str, updates: int):
     model = _gvi_model(cfg, seed, name)
     exp.log(f"   gvi seed {seed}: {name} ({count_parameters(model)} params)")
     val = graph_value_iteration(1000 * (seed + 1) + 800, cfg.gvi_val_graphs)
-    short = next(k for k, v in GVI_SHORT_NAMES.items() if v == name)
-    with exp.checkpointer(f"gvi-seed{seed}-{short}", every=cfg.gvi_eval_every) as ckpt:
+    with exp.checkpointer(f"gvi-seed{seed}-{_short_name(name)}", every=cfg.gvi_eval_every) as ckpt:
         done = min(ckpt.latest_step or 0, updates) if ckpt.resume else 0
         if done == updates:
             exp.log(f"   restored from its checkpoint (trained to update {updates} earlier)")
